@@ -1,0 +1,189 @@
+//! Key backends for permesi.
+//!
+//! This crate gives the services three capabilities, each behind an object-safe
+//! async trait, so that private key material never leaves the backend:
+//!
+//! - [`Signer`]: Ed25519 signatures with an explicitly chosen key version
+//!   (genesis signs PASETO v4.public admission tokens, permesi signs OIDC tokens);
+//! - [`Cipher`]: AEAD encryption with associated data, producing self-describing text;
+//! - [`SecretStore`]: small named secrets (e.g. the OPAQUE server seed).
+//!
+//! Two backends implement them, chosen by [`BackendConfig`] and opened with
+//! [`KeyBackend::open`]:
+//!
+//! - **local** (always built): versioned key files under one directory (0700, files
+//!   0600, every write atomic: temp file, fsync, rename, fsync dir). Ed25519 via
+//!   `ed25519-dalek`, XChaCha20-Poly1305 via `chacha20poly1305`. This is the default
+//!   so a fresh machine runs the stack without Vault.
+//! - **vault** (cargo feature `vault`, on by default): Vault or OpenBao Transit
+//!   (`ed25519` for signing, `chacha20-poly1305` for encryption) and KV v2 for secrets,
+//!   authenticated by AppRole (with background token renewal) or through a Vault Agent
+//!   listening on a Unix socket.
+//!
+//! ## Vault transport choice
+//! The Vault backend talks to Vault's HTTP API with `reqwest` (rustls, ring provider)
+//! rather than `vaultrs`: `vaultrs` 0.8 builds its own HTTP client internally and cannot
+//! reach a Vault Agent over a Unix socket, and it pulls a second major version of
+//! `reqwest`. With `reqwest` directly, TCP and Unix-socket deployments go through
+//! the same code path (one request function, one error mapping, one timeout), and the
+//! few endpoints used (Transit sign/keys/rotate/encrypt/decrypt, KV v2 data,
+//! AppRole login, token renew/lookup) are written against Vault's documented shapes.
+//! reqwest falls back to rustls's ring provider explicitly when no process-wide
+//! provider is installed, so no start-up hook is needed.
+//!
+//! ## What this crate does not depend on
+//! No web framework, no database. With `default-features = false` it has no HTTP
+//! client either: just the traits and the local backend.
+//!
+//! ## Failure policy
+//! Fail closed: a signer that cannot sign with exactly the requested version returns
+//! an error, never a signature from another key. Every Vault call has a timeout.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod error;
+mod fsutil;
+mod local;
+mod names;
+#[cfg(feature = "vault")]
+mod vault;
+
+use std::sync::Arc;
+
+pub use error::KeysError;
+pub use local::LocalConfig;
+pub use names::validate_name;
+#[cfg(feature = "vault")]
+pub use vault::{VaultAuth, VaultConfig};
+
+/// One version of an Ed25519 signing key, as far as verifiers are concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyingKeyVersion {
+    /// Version number, starting at 1, increasing by one per rotation.
+    pub version: u32,
+    /// The raw 32-byte Ed25519 public key.
+    pub public_key: [u8; 32],
+    /// When this version was created.
+    pub created_at: time::OffsetDateTime,
+}
+
+/// Ed25519 signing with versioned keys that never leave the backend.
+#[async_trait::async_trait]
+pub trait Signer: Send + Sync + std::fmt::Debug {
+    /// Every version of the Ed25519 signing key with its public key, oldest first.
+    async fn versions(&self) -> Result<Vec<VerifyingKeyVersion>, KeysError>;
+    /// Signs with exactly `version`; an error, never a fallback to another key.
+    async fn sign(&self, version: u32, message: &[u8]) -> Result<[u8; 64], KeysError>;
+    /// Adds a new key version (it becomes the newest); returns it.
+    async fn rotate(&self) -> Result<VerifyingKeyVersion, KeysError>;
+}
+
+/// Authenticated encryption with associated data.
+#[async_trait::async_trait]
+pub trait Cipher: Send + Sync + std::fmt::Debug {
+    /// AEAD-encrypts; `aad` is bound to the ciphertext. Output is self-describing
+    /// text (`local:v<N>:...` or `vault:v<N>:...`, the key version inside), so that
+    /// values encrypted before a rotation still decrypt.
+    async fn encrypt(&self, plaintext: &[u8], aad: &[u8]) -> Result<String, KeysError>;
+    /// Decrypts text produced by [`Cipher::encrypt`] with the same `aad`;
+    /// [`KeysError::Decrypt`] when it was tampered with or the `aad` differs.
+    async fn decrypt(&self, ciphertext: &str, aad: &[u8]) -> Result<Vec<u8>, KeysError>;
+}
+
+/// Small named secrets (seeds, tokens), stored by the backend.
+///
+/// Names are checked by [`validate_name`]: 1 to 128 characters of `A-Z a-z 0-9 . _ -`,
+/// not starting with `.`; no `/`, no `..`.
+#[async_trait::async_trait]
+pub trait SecretStore: Send + Sync + std::fmt::Debug {
+    /// The secret called `name`, or `None` when it does not exist.
+    async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, KeysError>;
+    /// Creates or replaces the secret called `name`.
+    async fn put(&self, name: &str, value: &[u8]) -> Result<(), KeysError>;
+}
+
+/// Which backend to open, with its settings. `Debug` never prints secrets.
+#[derive(Debug, Clone)]
+pub enum BackendConfig {
+    /// Key files in a local directory.
+    Local(LocalConfig),
+    /// Vault or OpenBao (Transit + KV v2).
+    #[cfg(feature = "vault")]
+    Vault(VaultConfig),
+}
+
+/// Readiness probe, implemented by each backend.
+#[async_trait::async_trait]
+trait Probe: Send + Sync + std::fmt::Debug {
+    async fn check(&self) -> Result<(), KeysError>;
+}
+
+/// The three capabilities from one backend, cheap to clone.
+#[derive(Clone, Debug)]
+pub struct KeyBackend {
+    kind: &'static str,
+    signer: Arc<dyn Signer>,
+    cipher: Arc<dyn Cipher>,
+    secrets: Arc<dyn SecretStore>,
+    probe: Arc<dyn Probe>,
+}
+
+impl KeyBackend {
+    /// Opens the configured backend.
+    ///
+    /// Local: creates the directory (0700) and the signing and encryption keys
+    /// (version 1) on first start, and refuses a directory or key file readable by
+    /// group or others. Vault: builds the client and, for AppRole, logs in and starts
+    /// the background token renewal (it stops when the last clone is dropped).
+    pub async fn open(config: BackendConfig) -> Result<Self, KeysError> {
+        match config {
+            BackendConfig::Local(cfg) => {
+                let b = local::LocalBackend::open(cfg).await?;
+                Ok(Self {
+                    kind: "local",
+                    signer: b.signer,
+                    cipher: b.cipher,
+                    secrets: b.secrets,
+                    probe: b.probe,
+                })
+            }
+            #[cfg(feature = "vault")]
+            BackendConfig::Vault(cfg) => {
+                let b = vault::VaultBackend::open(cfg).await?;
+                Ok(Self {
+                    kind: "vault",
+                    signer: b.signer,
+                    cipher: b.cipher,
+                    secrets: b.secrets,
+                    probe: b.probe,
+                })
+            }
+        }
+    }
+
+    /// The Ed25519 signer.
+    pub fn signer(&self) -> Arc<dyn Signer> {
+        Arc::clone(&self.signer)
+    }
+
+    /// The AEAD cipher.
+    pub fn cipher(&self) -> Arc<dyn Cipher> {
+        Arc::clone(&self.cipher)
+    }
+
+    /// The secret store.
+    pub fn secrets(&self) -> Arc<dyn SecretStore> {
+        Arc::clone(&self.secrets)
+    }
+
+    /// Readiness probe: cheap; local = the key dir is readable and keys parse;
+    /// vault = token valid and transit keys readable (with the expected types).
+    pub async fn check(&self) -> Result<(), KeysError> {
+        self.probe.check().await
+    }
+
+    /// `"local"` or `"vault"`.
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+}

@@ -1,0 +1,36 @@
+//! HTTP service plumbing shared by `genesis` and `permesi`.
+//!
+//! Both services are thin axum routers over domain crates; everything that is the same for both
+//! lives here so it is written, tested and fixed once:
+//!
+//! - [`settings`]: typed settings, defaults < optional TOML file < `PREFIX_*` environment, with
+//!   unknown variables and invalid values refused by name.
+//! - [`telemetry`]: `tracing` logs (pretty on a terminal, JSON otherwise) and OpenTelemetry traces
+//!   over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+//! - [`middleware`]: request ids, a span per request, timeouts, body limits, CORS, panics caught,
+//!   and bare error responses rewritten as `application/problem+json`.
+//! - [`metrics`]: Prometheus request counters and latency histograms per route.
+//! - [`ops`]: `GET /health`, `GET /ready` (database, cache, key backend), `GET /metrics`,
+//!   `GET /openapi.json`.
+//! - [`cli`]: the `serve` / `migrate` / `openapi` command line and start-up sequence.
+//! - [`serve`]: listening on TCP or a Unix socket with graceful shutdown on SIGTERM/SIGINT.
+//!
+//! It knows nothing of admission tokens, OPAQUE or OIDC: those belong to the services and crates.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod backends;
+pub mod cli;
+pub mod listen;
+pub mod metrics;
+pub mod middleware;
+pub mod ops;
+pub mod problem;
+pub mod secret;
+pub mod serve;
+pub mod settings;
+pub mod telemetry;
+
+pub use listen::ListenAddr;
+pub use problem::Problem;
+pub use secret::Secret;

@@ -1,0 +1,100 @@
+//! Test support for integration tests that talk to the real PostgreSQL and Redis started by
+//! `just test` (`scripts/test.sh`), never mocks.
+//!
+//! - [`fresh_database`] creates an empty database per test, so tests never share rows and can
+//!   run in any order and in parallel.
+//! - [`redis_url`] is the test Redis.
+//! - [`TestServer`] serves a router on an ephemeral loopback port and stops it when dropped.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::net::SocketAddr;
+
+use sqlx::{Connection, PgConnection};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+
+/// Admin URL of the test PostgreSQL cluster (a superuser, so tests may `CREATE DATABASE`).
+pub const DATABASE_ENV: &str = "PERMESI_TEST_DATABASE_URL";
+/// URL of the test Redis.
+pub const REDIS_ENV: &str = "PERMESI_TEST_REDIS_URL";
+
+fn required(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: run the tests with `just test`, which starts PostgreSQL and Redis")
+    })
+}
+
+/// Creates an empty database named after `label` plus a random suffix and returns its URL.
+pub async fn fresh_database(label: &str) -> String {
+    let admin = required(DATABASE_ENV);
+    let name = format!(
+        "t_{}_{}",
+        label.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+        uuid::Uuid::new_v4().simple()
+    );
+    let mut conn = PgConnection::connect(&admin)
+        .await
+        .expect("connect to the test PostgreSQL");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut conn)
+        .await
+        .expect("create a test database");
+    let mut url = url::Url::parse(&admin).expect("a valid test database URL");
+    url.set_path(&name);
+    url.to_string()
+}
+
+/// The test Redis URL.
+pub fn redis_url() -> String {
+    required(REDIS_ENV)
+}
+
+/// A router served on `127.0.0.1:<ephemeral>` until dropped.
+#[derive(Debug)]
+pub struct TestServer {
+    /// The bound address.
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    /// Serves `router` with the same code path as production (`server::serve::serve_tcp`).
+    pub async fn start(router: axum::Router) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::serve::serve_tcp(listener, router, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Stops serving and waits for in-flight requests to drain.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.expect("server task"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -1,0 +1,94 @@
+# permesi developer commands. Logic lives in scripts/*.sh; recipes stay thin.
+# First run on a fresh machine: ./dev start  (installs `just`, then runs it).
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+set positional-arguments
+set quiet
+
+# List the recipes
+default:
+    @just --list --unsorted
+
+# Install what is missing, build, start PG + redis + genesis + permesi + console in tmux, attach
+start:
+    bash scripts/stack.sh start
+
+# Same stack detached; returns once genesis, permesi and the console answer 200
+up:
+    bash scripts/stack.sh up
+
+# Stop everything (services, haproxy, redis, PostgreSQL)
+down:
+    bash scripts/stack.sh down
+
+# Alias of down
+stop:
+    bash scripts/stack.sh down
+
+# Stop and delete local data (.dev/: databases, redis, keys, logs, certs)
+reset:
+    bash scripts/stack.sh reset
+
+# What runs
+status:
+    bash scripts/stack.sh status
+
+# Tail a log: genesis | permesi | web | postgres | redis | haproxy
+logs name:
+    bash scripts/stack.sh logs "$1"
+
+# The whole suite: fmt, clippy, tests (private PG :5433 + redis :6380), console build
+test *args:
+    bash scripts/test.sh "$@"
+
+# Install missing tools (apt packages, rustfmt/clippy, console toolchain)
+deps:
+    bash scripts/deps.sh
+
+# Build genesis and permesi (debug)
+build:
+    cargo build -p genesis -p permesi
+
+# Apply both services' migrations to the dev database
+migrate:
+    bash scripts/stack.sh migrate
+
+# Regenerate docs/openapi/{genesis,permesi}.json
+openapi:
+    bash scripts/stack.sh openapi
+
+# Format the workspace
+fmt:
+    cargo fmt --all
+
+# Clippy as CI runs it
+lint:
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Serve the console on 127.0.0.1:8080 and rebuild on change
+web:
+    bash scripts/web.sh serve
+
+# Build the console into apps/web/dist/
+web-build:
+    bash scripts/web.sh build
+
+# TLS front: https://permesi.localhost, api.permesi.localhost, genesis.permesi.localhost
+haproxy:
+    bash scripts/haproxy.sh start
+
+# Stop the TLS front
+haproxy-stop:
+    bash scripts/haproxy.sh stop
+
+# Private PostgreSQL cluster: just pg start|stop|status|psql|url ROLE DB
+pg *args:
+    bash scripts/pg.sh "$@"
+
+# psql into the dev cluster as the superuser
+psql *args:
+    bash scripts/pg.sh psql "$@"
+
+# Dev Redis/Valkey: just redis start|stop|status|cli [ARGS]
+redis *args:
+    bash scripts/redis.sh "$@"

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (`just test`, `./dev test`).
+#
+#   scripts/test.sh [EXTRA CARGO TEST ARGS...]
+#
+# Starts a throwaway PostgreSQL cluster (.dev/test/pg, port 5433, unix socket,
+# fresh every run, db/sql/bootstrap.sql applied) and Redis/Valkey on
+# 127.0.0.1:6380, always stops them on exit, and exports:
+#   PERMESI_TEST_DATABASE_URL  superuser URL to the test cluster's `postgres` db
+#   PERMESI_TEST_REDIS_URL     redis://127.0.0.1:6380
+# Then: cargo fmt --check, clippy -D warnings, cargo test, scripts/web.sh build.
+# Stops at the first failure with a non-zero exit.
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+cd "$ROOT"
+ensure_dirs
+# Console tools are installed by `scripts/web.sh build` itself, after the Rust checks.
+bash "$ROOT/scripts/deps.sh" --no-tmux --no-web
+
+# Inherited GENESIS_*/PERMESI_* settings (a developer's shell, PERMESI_HAPROXY...)
+# must not leak into tests that start the services.
+while IFS= read -r var; do
+  unset "$var"
+done < <(compgen -e | grep -E '^(GENESIS|PERMESI)_' || true)
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  redis_instance test
+  redis_stop || true
+  pg_instance test
+  pg_stop || true
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+pg_instance test
+pg_destroy # fresh cluster every run: no databases left over from earlier runs
+pg_start
+redis_instance test
+redis_stop
+redis_start
+
+PERMESI_TEST_DATABASE_URL="$(pg_url postgres postgres)"
+PERMESI_TEST_REDIS_URL="$REDIS_URL"
+export PERMESI_TEST_DATABASE_URL PERMESI_TEST_REDIS_URL
+ok "PERMESI_TEST_DATABASE_URL=$PERMESI_TEST_DATABASE_URL"
+ok "PERMESI_TEST_REDIS_URL=$PERMESI_TEST_REDIS_URL"
+
+step() {
+  local t=$SECONDS
+  log "$*"
+  "$@" || die "failed: $* (exit $?)"
+  ok "$* ($((SECONDS - t))s)"
+}
+
+step cargo fmt --all -- --check
+step cargo clippy --workspace --all-targets -- -D warnings
+step cargo test --workspace "$@"
+if [[ -f "$ROOT/scripts/web.sh" ]]; then
+  step bash "$ROOT/scripts/web.sh" build
+else
+  warn "scripts/web.sh not found: console build skipped"
+fi
+ok "all tests passed"

@@ -1,0 +1,95 @@
+//! The client's address: the TCP peer, or, when the peer is a trusted proxy, the nearest
+//! untrusted address in `X-Forwarded-For`. Untrusted peers cannot choose their own address.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use axum::http::HeaderMap;
+use ipnet::IpNet;
+
+/// Proxies whose `X-Forwarded-For` is believed.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(Vec<IpNet>);
+
+impl TrustedProxies {
+    /// From CIDRs (`10.0.0.0/8`, `127.0.0.1/32`, or a bare address).
+    pub fn parse(cidrs: &[String]) -> Result<Self, String> {
+        cidrs
+            .iter()
+            .map(|c| {
+                c.parse::<IpNet>()
+                    .or_else(|_| c.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| c.clone())
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self)
+    }
+
+    fn trusts(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    /// The client address for a request from `peer` (`None` on a Unix socket, where the peer
+    /// is the local proxy itself).
+    pub fn client_ip(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> IpAddr {
+        let unspecified = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        let peer_trusted = peer.is_none_or(|p| self.trusts(p));
+        if !peer_trusted {
+            return peer.unwrap_or(unspecified);
+        }
+        // Right to left: the last hop added by a trusted proxy is the first untrusted one.
+        let forwarded: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+            .collect();
+        forwarded
+            .iter()
+            .rev()
+            .find(|ip| !self.trusts(**ip))
+            .or(forwarded.first())
+            .copied()
+            .or(peer)
+            .unwrap_or(unspecified)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(xff: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", xff.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn untrusted_peers_cannot_spoof_their_address() {
+        let proxies = TrustedProxies::parse(&["10.0.0.0/8".into()]).unwrap();
+        let peer: IpAddr = "203.0.113.9".parse().unwrap();
+        assert_eq!(proxies.client_ip(Some(peer), &headers("1.2.3.4")), peer);
+    }
+
+    #[test]
+    fn trusted_proxies_forward_the_nearest_untrusted_hop() {
+        let proxies = TrustedProxies::parse(&["10.0.0.0/8".into(), "127.0.0.1".into()]).unwrap();
+        let peer: IpAddr = "10.1.1.1".parse().unwrap();
+        // The client claims 6.6.6.6; the edge proxy appended the real 198.51.100.7.
+        let ip = proxies.client_ip(Some(peer), &headers("6.6.6.6, 198.51.100.7, 10.2.2.2"));
+        assert_eq!(ip, "198.51.100.7".parse::<IpAddr>().unwrap());
+        // No header: the proxy itself.
+        assert_eq!(proxies.client_ip(Some(peer), &HeaderMap::new()), peer);
+        // A Unix socket peer is the local proxy.
+        assert_eq!(
+            proxies.client_ip(None, &headers("198.51.100.8")),
+            "198.51.100.8".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn refuses_bad_cidrs() {
+        assert!(TrustedProxies::parse(&["not-an-ip".into()]).is_err());
+    }
+}

@@ -1,0 +1,210 @@
+//! genesis settings: defaults < `GENESIS_CONFIG` TOML file < `GENESIS_*` environment.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use server::{
+    ListenAddr, Secret,
+    cli::ServiceSettings,
+    middleware::HttpPolicy,
+    settings::{LogFormat, SettingsError, comma_list},
+};
+use time::Duration;
+
+use crate::{
+    admission::{ActionPolicy, AdmissionConfig, RotationPolicy},
+    client_ip::TrustedProxies,
+    ratelimit::{Rate, RateLimiter},
+};
+
+fn invalid(name: &str, reason: &dyn std::fmt::Display) -> SettingsError {
+    SettingsError::Invalid {
+        setting: format!("GENESIS_{name}"),
+        reason: reason.to_string(),
+    }
+}
+
+/// Every genesis setting. Each field `x` is `GENESIS_X` in the environment and `x` in the file.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `HOST:PORT` or `unix:/path.sock`.
+    pub listen: ListenAddr,
+    /// PostgreSQL, optional: only the audit of minted token ids uses it.
+    pub database_url: Option<Secret<String>>,
+    /// PostgreSQL pool size.
+    pub database_max_connections: u32,
+    /// Valkey/Redis for replay protection across replicas; in-memory when unset.
+    pub redis_url: Option<Secret<String>>,
+    /// Folder of the local key backend.
+    pub keys_dir: PathBuf,
+    /// `auto`, `pretty` or `json`.
+    pub log_format: LogFormat,
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+    /// Longest time a request may take, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// Browser origins allowed to call genesis (comma-separated in the environment).
+    #[serde(deserialize_with = "comma_list")]
+    pub cors_origins: Vec<String>,
+    /// `iss` of minted tokens; permesi expects the same value.
+    pub issuer: String,
+    /// `aud` of minted tokens.
+    pub audience: String,
+    /// Lifetime of an admission token, in seconds (10..=900).
+    pub token_ttl_secs: u32,
+    /// Lifetime of a challenge, in seconds (10..=3600).
+    pub challenge_ttl_secs: u32,
+    /// Admitted actions and their proof-of-work difficulty in leading zero bits.
+    pub pow_actions: String,
+    /// Mints per second (per replica) above which challenges get harder; 0 disables.
+    pub pow_boost_threshold: u64,
+    /// Extra bits of work while above the threshold.
+    pub pow_boost_bits: u8,
+    /// How long a rotated key is published before it signs, in seconds (at least the
+    /// verifiers' keyset cache TTL, 300 by default).
+    pub key_prepublish_secs: u32,
+    /// Requests per second per client IP, and the burst above it.
+    pub rate_limit_per_ip: f64,
+    /// Burst per client IP.
+    pub rate_limit_per_ip_burst: f64,
+    /// Requests per second for the whole replica, and the burst above it.
+    pub rate_limit_global: f64,
+    /// Burst for the whole replica.
+    pub rate_limit_global_burst: f64,
+    /// Proxies (CIDRs) whose `X-Forwarded-For` is believed (comma-separated).
+    #[serde(deserialize_with = "comma_list")]
+    pub trusted_proxies: Vec<String>,
+    /// Record minted token ids (not tokens) in PostgreSQL, off the request path.
+    pub audit_minted: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: ListenAddr::Tcp(([127, 0, 0, 1], 8000).into()),
+            database_url: None,
+            database_max_connections: 5,
+            redis_url: None,
+            keys_dir: PathBuf::from("var/genesis/keys"),
+            log_format: LogFormat::Auto,
+            max_body_bytes: 16 * 1024,
+            request_timeout_ms: 10_000,
+            cors_origins: server::settings::default_cors_origins(),
+            issuer: "genesis".to_owned(),
+            audience: "permesi".to_owned(),
+            token_ttl_secs: 120,
+            challenge_ttl_secs: 120,
+            pow_actions: DEFAULT_ACTIONS.to_owned(),
+            pow_boost_threshold: 2_000,
+            pow_boost_bits: 4,
+            key_prepublish_secs: 600,
+            rate_limit_per_ip: 10.0,
+            rate_limit_per_ip_burst: 30.0,
+            rate_limit_global: 20_000.0,
+            rate_limit_global_burst: 40_000.0,
+            trusted_proxies: Vec::new(),
+            audit_minted: false,
+        }
+    }
+}
+
+/// Actions permesi asks admission for, and their default work.
+pub const DEFAULT_ACTIONS: &str =
+    "signup:16,login:14,verify_email:12,resend_verification:14,passkey_login:14,mfa:12";
+
+impl Settings {
+    /// The mint's configuration.
+    pub fn admission(&self) -> Result<AdmissionConfig, SettingsError> {
+        let actions = ActionPolicy::parse(&self.pow_actions).map_err(|e| invalid("POW_ACTIONS", &e))?;
+        Ok(AdmissionConfig {
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            token_ttl: Duration::seconds(i64::from(self.token_ttl_secs)),
+            challenge_ttl: Duration::seconds(i64::from(self.challenge_ttl_secs)),
+            actions,
+            rotation: RotationPolicy {
+                prepublish: Duration::seconds(i64::from(self.key_prepublish_secs)),
+                // The last token a retired key signed lives token_ttl, plus verifier leeway.
+                retire_after: Duration::seconds(i64::from(self.token_ttl_secs) + 60),
+            },
+            boost_bits: self.pow_boost_bits,
+        })
+    }
+
+    /// The rate limits.
+    pub fn rate_limiter(&self) -> RateLimiter {
+        RateLimiter::new(
+            Rate {
+                per_second: self.rate_limit_per_ip,
+                burst: self.rate_limit_per_ip_burst,
+            },
+            Rate {
+                per_second: self.rate_limit_global,
+                burst: self.rate_limit_global_burst,
+            },
+        )
+    }
+
+    /// The trusted proxies.
+    pub fn trusted_proxies(&self) -> Result<TrustedProxies, SettingsError> {
+        TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|bad| invalid("TRUSTED_PROXIES", &format!("not a CIDR: {bad}")))
+    }
+
+    /// The HTTP limits and CORS policy.
+    pub fn http_policy(&self) -> HttpPolicy {
+        HttpPolicy {
+            max_body_bytes: self.max_body_bytes,
+            request_timeout: std::time::Duration::from_millis(self.request_timeout_ms),
+            cors_origins: self.cors_origins.clone(),
+        }
+    }
+
+    /// The key backend: local files named for genesis's signing and encryption keys.
+    pub fn keys_config(&self) -> keys::BackendConfig {
+        keys::BackendConfig::Local(keys::LocalConfig {
+            dir: self.keys_dir.clone(),
+            signing_key: "genesis-admission".to_owned(),
+            encryption_key: "genesis".to_owned(),
+        })
+    }
+}
+
+impl ServiceSettings for Settings {
+    fn listen(&self) -> &ListenAddr {
+        &self.listen
+    }
+
+    fn log_format(&self) -> LogFormat {
+        self.log_format
+    }
+
+    fn database_url(&self) -> Option<&Secret<String>> {
+        self.database_url.as_ref()
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        self.admission()?;
+        self.trusted_proxies()?;
+        let ranges: [(&str, bool); 8] = [
+            ("TOKEN_TTL_SECS", (10..=900).contains(&self.token_ttl_secs)),
+            ("CHALLENGE_TTL_SECS", (10..=3600).contains(&self.challenge_ttl_secs)),
+            ("POW_BOOST_BITS", self.pow_boost_bits <= 16),
+            ("KEY_PREPUBLISH_SECS", self.key_prepublish_secs <= 7 * 86_400),
+            ("RATE_LIMIT_PER_IP", self.rate_limit_per_ip > 0.0),
+            ("RATE_LIMIT_PER_IP_BURST", self.rate_limit_per_ip_burst >= 1.0),
+            ("RATE_LIMIT_GLOBAL", self.rate_limit_global > 0.0),
+            ("RATE_LIMIT_GLOBAL_BURST", self.rate_limit_global_burst >= 1.0),
+        ];
+        if let Some((name, _)) = ranges.iter().find(|(_, ok)| !ok) {
+            return Err(invalid(name, &"out of range (see config/examples/genesis.toml)"));
+        }
+        for (name, value) in [("ISSUER", &self.issuer), ("AUDIENCE", &self.audience)] {
+            if value.is_empty() || value.len() > admission_token::MAX_CLAIM_LEN {
+                return Err(invalid(name, &"must be 1 to 256 characters"));
+            }
+        }
+        server::settings::validate_http_limits("GENESIS", self.max_body_bytes, self.request_timeout_ms)
+    }
+}

@@ -1,0 +1,97 @@
+//! permesi settings: defaults < `PERMESI_CONFIG` TOML file < `PERMESI_*` environment.
+
+use std::{path::PathBuf, time::Duration};
+
+use serde::Deserialize;
+use server::{
+    ListenAddr, Secret,
+    cli::ServiceSettings,
+    middleware::HttpPolicy,
+    settings::{LogFormat, comma_list},
+};
+
+/// Every permesi setting. Each field `x` is `PERMESI_X` in the environment and `x` in the file.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `HOST:PORT` or `unix:/path.sock`.
+    pub listen: ListenAddr,
+    /// PostgreSQL, the system of record (required).
+    pub database_url: Option<Secret<String>>,
+    /// PostgreSQL pool size.
+    pub database_max_connections: u32,
+    /// Valkey/Redis for the session cache, replay protection and rate limits; in-memory when
+    /// unset (a single instance only).
+    pub redis_url: Option<Secret<String>>,
+    /// Folder of the local key backend.
+    pub keys_dir: PathBuf,
+    /// `auto`, `pretty` or `json`.
+    pub log_format: LogFormat,
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+    /// Longest time a request may take, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// Browser origins allowed to call permesi (comma-separated in the environment).
+    #[serde(deserialize_with = "comma_list")]
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: ListenAddr::Tcp(([127, 0, 0, 1], 8001).into()),
+            database_url: None,
+            database_max_connections: 10,
+            redis_url: None,
+            keys_dir: PathBuf::from("var/permesi/keys"),
+            log_format: LogFormat::Auto,
+            max_body_bytes: 64 * 1024,
+            request_timeout_ms: 10_000,
+            cors_origins: server::settings::default_cors_origins(),
+        }
+    }
+}
+
+impl Settings {
+    /// The HTTP limits and CORS policy.
+    pub fn http_policy(&self) -> HttpPolicy {
+        HttpPolicy {
+            max_body_bytes: self.max_body_bytes,
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            cors_origins: self.cors_origins.clone(),
+        }
+    }
+
+    /// The key backend: local files for permesi's token signing and data encryption keys.
+    pub fn keys_config(&self) -> keys::BackendConfig {
+        keys::BackendConfig::Local(keys::LocalConfig {
+            dir: self.keys_dir.clone(),
+            signing_key: "permesi-oidc".to_owned(),
+            encryption_key: "permesi-data".to_owned(),
+        })
+    }
+}
+
+impl ServiceSettings for Settings {
+    fn listen(&self) -> &ListenAddr {
+        &self.listen
+    }
+
+    fn log_format(&self) -> LogFormat {
+        self.log_format
+    }
+
+    fn database_url(&self) -> Option<&Secret<String>> {
+        self.database_url.as_ref()
+    }
+
+    fn validate(&self) -> Result<(), server::settings::SettingsError> {
+        if self.database_url.is_none() {
+            return Err(server::settings::SettingsError::Invalid {
+                setting: "PERMESI_DATABASE_URL".to_owned(),
+                reason: "is required".to_owned(),
+            });
+        }
+        server::settings::validate_http_limits("PERMESI", self.max_body_bytes, self.request_timeout_ms)
+    }
+}

@@ -1,0 +1,17 @@
+//! permesi: the core identity authority.
+//!
+//! It verifies genesis admission tokens offline, runs OPAQUE signup and login (the password
+//! never reaches the server), sessions, MFA and passkeys, an OpenID Connect provider, tenancy
+//! and the audit log. PostgreSQL is its system of record.
+//!
+//! Layout: [`config`] (typed settings), [`app`] (state, router, middleware), [`api`] (thin
+//! handlers), [`error`] (the one error type and its HTTP mapping).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod error;
+
+pub use app::Permesi;
