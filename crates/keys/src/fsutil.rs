@@ -17,10 +17,16 @@ pub(crate) const FILE_MODE: u32 = 0o600;
 /// Creates `dir` (and parents) with mode 0700 if missing, then insists that it is a
 /// directory that neither group nor others can access.
 pub(crate) fn ensure_private_dir(dir: &Path) -> Result<(), KeysError> {
-    DirBuilder::new().recursive(true).mode(DIR_MODE).create(dir)?;
+    DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)?;
     let meta = fs::metadata(dir)?;
     if !meta.is_dir() {
-        return Err(KeysError::Config(format!("{} is not a directory", dir.display())));
+        return Err(KeysError::Config(format!(
+            "{} is not a directory",
+            dir.display()
+        )));
     }
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
@@ -66,7 +72,8 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), KeysError> {
         .ok_or_else(|| KeysError::Config(format!("{} has no file name", path.display())))?;
     let mut rnd = [0u8; 8];
     rand::rngs::OsRng.fill_bytes(&mut rnd);
-    let suffix: String = rnd.iter().map(|b| format!("{b:02x}")).collect();
+    let suffix = u64::from_be_bytes(rnd);
+    let suffix = format!("{suffix:016x}");
     let tmp = dir.join(format!(".{file_name}.tmp-{suffix}"));
 
     let result = (|| -> Result<(), KeysError> {

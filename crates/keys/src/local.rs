@@ -80,6 +80,7 @@ impl Material for XChaCha {
     }
 }
 
+#[allow(clippy::struct_field_names)] // `version.version` reads as intended here
 struct Version<M> {
     version: u32,
     created_at: OffsetDateTime,
@@ -187,19 +188,18 @@ impl<M: Material> KeyRing<M> {
             last_reload: Mutex::new(Instant::now()),
         };
         let guard = ring.write.lock().map_err(|_| lock_poisoned())?;
-        let file = match ring.read_file()? {
-            Some(file) => file,
-            None => {
-                let file = KeyFile {
-                    format: FORMAT.into(),
-                    algorithm: M::ALGORITHM.into(),
-                    name: name.to_owned(),
-                    versions: vec![KeyFileVersion::generate(1)],
-                };
-                ring.write_file(&file)?;
-                tracing::info!(key = name, algorithm = M::ALGORITHM, "created local key");
-                file
-            }
+        let file = if let Some(file) = ring.read_file()? {
+            file
+        } else {
+            let file = KeyFile {
+                format: FORMAT.into(),
+                algorithm: M::ALGORITHM.into(),
+                name: name.to_owned(),
+                versions: vec![KeyFileVersion::generate(1)],
+            };
+            ring.write_file(&file)?;
+            tracing::info!(key = name, algorithm = M::ALGORITHM, "created local key");
+            file
         };
         ring.install(&file)?;
         drop(guard);
@@ -217,10 +217,17 @@ impl<M: Material> KeyRing<M> {
             return Err(bad(format!("unknown format {:?}", file.format)));
         }
         if file.algorithm != M::ALGORITHM {
-            return Err(bad(format!("algorithm {:?}, expected {}", file.algorithm, M::ALGORITHM)));
+            return Err(bad(format!(
+                "algorithm {:?}, expected {}",
+                file.algorithm,
+                M::ALGORITHM
+            )));
         }
         if file.name != self.name {
-            return Err(bad(format!("holds key {:?}, expected {:?}", file.name, self.name)));
+            return Err(bad(format!(
+                "holds key {:?}, expected {:?}",
+                file.name, self.name
+            )));
         }
         if file.versions.is_empty() {
             return Err(bad("no key versions".into()));
@@ -287,8 +294,7 @@ impl<M: Material> KeyRing<M> {
         let due = self
             .last_reload
             .lock()
-            .map(|t| t.elapsed() >= RELOAD_COOLDOWN)
-            .unwrap_or(false);
+            .is_ok_and(|t| t.elapsed() >= RELOAD_COOLDOWN);
         if due { self.reload() } else { Ok(snap) }
     }
 
@@ -407,12 +413,22 @@ impl Cipher for LocalCipher {
         let ct = v
             .key
             .0
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .map_err(|_| KeysError::Corrupt("encryption failed".into()))?;
         let mut raw = Vec::with_capacity(NONCE_LEN + ct.len());
         raw.extend_from_slice(&nonce);
         raw.extend_from_slice(&ct);
-        Ok(format!("{CT_PREFIX}{}:{}", v.version, URL_SAFE_NO_PAD.encode(raw)))
+        Ok(format!(
+            "{CT_PREFIX}{}:{}",
+            v.version,
+            URL_SAFE_NO_PAD.encode(raw)
+        ))
     }
 
     async fn decrypt(&self, ciphertext: &str, aad: &[u8]) -> Result<Vec<u8>, KeysError> {
@@ -501,10 +517,20 @@ impl LocalBackend {
             let signing = Arc::new(KeyRing::<Ed25519>::open(&cfg.dir, &cfg.signing_key)?);
             let encryption = Arc::new(KeyRing::<XChaCha>::open(&cfg.dir, &cfg.encryption_key)?);
             Ok(Self {
-                signer: Arc::new(LocalSigner { ring: Arc::clone(&signing) }),
-                cipher: Arc::new(LocalCipher { ring: Arc::clone(&encryption) }),
-                secrets: Arc::new(LocalSecrets { dir: secrets_dir.clone() }),
-                probe: Arc::new(LocalProbe { signing, encryption, secrets_dir }),
+                signer: Arc::new(LocalSigner {
+                    ring: Arc::clone(&signing),
+                }),
+                cipher: Arc::new(LocalCipher {
+                    ring: Arc::clone(&encryption),
+                }),
+                secrets: Arc::new(LocalSecrets {
+                    dir: secrets_dir.clone(),
+                }),
+                probe: Arc::new(LocalProbe {
+                    signing,
+                    encryption,
+                    secrets_dir,
+                }),
             })
         })
         .await
@@ -518,8 +544,14 @@ mod tests {
     #[test]
     fn ciphertext_parsing_is_strict() {
         let body = URL_SAFE_NO_PAD.encode([0u8; NONCE_LEN + TAG_LEN]);
-        assert_eq!(parse_ciphertext(&format!("local:v1:{body}")).map(|p| p.0), Some(1));
-        assert_eq!(parse_ciphertext(&format!("local:v12:{body}")).map(|p| p.0), Some(12));
+        assert_eq!(
+            parse_ciphertext(&format!("local:v1:{body}")).map(|p| p.0),
+            Some(1)
+        );
+        assert_eq!(
+            parse_ciphertext(&format!("local:v12:{body}")).map(|p| p.0),
+            Some(12)
+        );
         for bad in [
             format!("local:v01:{body}"),
             format!("local:v0:{body}"),
@@ -528,7 +560,10 @@ mod tests {
             format!("local:v99999999999:{body}"),
             format!("vault:v1:{body}"),
             format!("local:v1:{body}="),
-            format!("local:v1:{}", URL_SAFE_NO_PAD.encode([0u8; NONCE_LEN + TAG_LEN - 1])),
+            format!(
+                "local:v1:{}",
+                URL_SAFE_NO_PAD.encode([0u8; NONCE_LEN + TAG_LEN - 1])
+            ),
             "local:v1".to_owned(),
         ] {
             assert!(parse_ciphertext(&bad).is_none(), "{bad}");

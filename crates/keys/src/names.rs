@@ -43,7 +43,17 @@ mod tests {
     #[test]
     fn rejects_traversal_and_odd_names() {
         for n in [
-            "", ".", "..", "../x", "a/b", "/abs", ".hidden", "a\\b", "a b", "é", "a\0",
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            "/abs",
+            ".hidden",
+            "a\\b",
+            "a b",
+            "é",
+            "a\0",
             &"x".repeat(129),
         ] {
             assert!(

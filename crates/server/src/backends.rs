@@ -56,7 +56,9 @@ pub async fn connect_cache(url: &Secret<String>) -> Result<Cache, BackendError> 
             c.internal_command_timeout = Duration::from_secs(3);
         })
         .with_performance_config(|p| p.default_command_timeout = Duration::from_secs(2))
-        .set_policy(fred::types::config::ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
+        .set_policy(fred::types::config::ReconnectPolicy::new_exponential(
+            0, 100, 5_000, 2,
+        ))
         .build()
         .map_err(BackendError::Cache)?;
     client.init().await.map_err(BackendError::Cache)?;

@@ -73,8 +73,18 @@ mod tests {
 
     #[test]
     fn refuses_relative_unix_paths_and_garbage() {
-        for bad in ["unix:", "unix:relative.sock", "localhost", "127.0.0.1", ":80", ""] {
-            assert!(bad.parse::<ListenAddr>().is_err(), "{bad:?} should be refused");
+        for bad in [
+            "unix:",
+            "unix:relative.sock",
+            "localhost",
+            "127.0.0.1",
+            ":80",
+            "",
+        ] {
+            assert!(
+                bad.parse::<ListenAddr>().is_err(),
+                "{bad:?} should be refused"
+            );
         }
     }
 }

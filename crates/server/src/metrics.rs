@@ -8,7 +8,9 @@ use axum::{
     middleware::Next,
     response::Response,
 };
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 /// Request counters and latency histograms labelled by method, route template and status.
 #[derive(Clone, Debug)]
@@ -106,10 +108,15 @@ mod tests {
         m.observe("POST", "/v1/x", 413, 0.001);
         let text = m.render();
         assert!(
-            text.contains(r#"demo_http_requests_total{method="GET",route="/health",status="200"} 2"#),
+            text.contains(
+                r#"demo_http_requests_total{method="GET",route="/health",status="200"} 2"#
+            ),
             "{text}"
         );
         assert!(text.contains(r#"status="413"} 1"#), "{text}");
-        assert!(text.contains("demo_http_request_duration_seconds_bucket"), "{text}");
+        assert!(
+            text.contains("demo_http_request_duration_seconds_bucket"),
+            "{text}"
+        );
     }
 }

@@ -142,10 +142,15 @@ fn cors(origins: &[String]) -> CorsLayer {
             Method::PATCH,
             Method::DELETE,
         ])
-        .allow_headers([header::CONTENT_TYPE, header::ACCEPT, REQUEST_ID, ADMISSION_TOKEN])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            REQUEST_ID,
+            ADMISSION_TOKEN,
+        ])
         .expose_headers([REQUEST_ID, header::RETRY_AFTER])
         .allow_credentials(true)
-        .max_age(Duration::from_secs(600))
+        .max_age(Duration::from_mins(10))
 }
 
 /// One span per request. The path is recorded without its query string, which may carry

@@ -87,10 +87,9 @@ impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = self.status();
         let mut response = (status, Json(self)).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(PROBLEM_JSON),
-        );
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         response
     }
 }
@@ -108,19 +107,18 @@ pub async fn problemize(response: Response) -> Response {
     }
     let (mut parts, body) = response.into_parts();
     let mut problem = Problem::from_status(status);
-    if status.is_client_error() {
-        if let Ok(bytes) = axum::body::to_bytes(body, MAX_DETAIL).await {
-            let text = String::from_utf8_lossy(&bytes).trim().to_owned();
-            if !text.is_empty() {
-                problem = problem.with_detail(text);
-            }
+    if status.is_client_error()
+        && let Ok(bytes) = axum::body::to_bytes(body, MAX_DETAIL).await
+    {
+        let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+        if !text.is_empty() {
+            problem = problem.with_detail(text);
         }
     }
     let json = serde_json::to_vec(&problem).unwrap_or_default();
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(PROBLEM_JSON),
-    );
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(json))
 }

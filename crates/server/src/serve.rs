@@ -17,9 +17,9 @@ pub async fn serve(router: Router, listen: &ListenAddr) -> io::Result<()> {
         }
         ListenAddr::Unix(path) => {
             // A socket file left by a previous run would make bind fail.
-            if std::fs::symlink_metadata(path).is_ok_and(|m| {
-                std::os::unix::fs::FileTypeExt::is_socket(&m.file_type())
-            }) {
+            if std::fs::symlink_metadata(path)
+                .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()))
+            {
                 std::fs::remove_file(path)?;
             }
             let listener = UnixListener::bind(path)?;

@@ -73,7 +73,10 @@ pub fn load_from<T: DeserializeOwned>(
     let env_prefix = format!("{}_", sources.prefix);
     let config_var = format!("{env_prefix}CONFIG");
     let all: Vec<(String, String)> = vars.into_iter().collect();
-    let config_file = all.iter().find(|(k, _)| *k == config_var).map(|(_, v)| v.clone());
+    let config_file = all
+        .iter()
+        .find(|(k, _)| *k == config_var)
+        .map(|(_, v)| v.clone());
     let vars: Vec<(String, String)> = all
         .into_iter()
         .filter(|(k, _)| k.starts_with(&env_prefix) && *k != config_var)
@@ -242,7 +245,10 @@ mod tests {
     };
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
     }
 
     #[test]
@@ -285,7 +291,10 @@ mod tests {
         let err = load_from::<Demo>(&SRC, vars(&[("DEMO_MAX_BODY_BYTES", "lots-secret")]))
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("invalid setting DEMO_MAX_BODY_BYTES"), "{err}");
+        assert!(
+            err.starts_with("invalid setting DEMO_MAX_BODY_BYTES"),
+            "{err}"
+        );
         assert!(!err.contains("lots-secret"), "{err}");
         let err = load_from::<Demo>(&SRC, vars(&[("DEMO_LISTEN", "nowhere")]))
             .unwrap_err()

@@ -20,7 +20,9 @@ pub const REDIS_ENV: &str = "PERMESI_TEST_REDIS_URL";
 
 fn required(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| {
-        panic!("{var} is not set: run the tests with `just test`, which starts PostgreSQL and Redis")
+        panic!(
+            "{var} is not set: run the tests with `just test`, which starts PostgreSQL and Redis"
+        )
     })
 }
 
@@ -61,7 +63,9 @@ pub struct TestServer {
 impl TestServer {
     /// Serves `router` with the same code path as production (`server::serve::serve_tcp`).
     pub async fn start(router: axum::Router) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server::serve::serve_tcp(listener, router, async {

@@ -12,15 +12,8 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::{
-    admission::Admissions,
-    api,
-    audit::AuditSink,
-    client_ip::TrustedProxies,
-    config::Settings,
-    keys_cli::KeysCommand,
-    load::LoadMeter,
-    ratelimit::RateLimiter,
-    replay::ReplayGuard,
+    admission::Admissions, api, audit::AuditSink, client_ip::TrustedProxies, config::Settings,
+    keys_cli::KeysCommand, load::LoadMeter, ratelimit::RateLimiter, replay::ReplayGuard,
 };
 
 /// genesis as a [`Service`] for the shared command line.
@@ -62,7 +55,11 @@ impl MintMetrics {
                 .expect("valid metric")
         };
         Self {
-            minted: counter_vec("admission_tokens_minted_total", "Admission tokens minted", "action"),
+            minted: counter_vec(
+                "admission_tokens_minted_total",
+                "Admission tokens minted",
+                "action",
+            ),
             refused: counter_vec("admission_refused_total", "Admissions refused", "code"),
             audit_dropped: prometheus::IntCounter::new(
                 "admission_audit_dropped_total",
@@ -162,7 +159,10 @@ pub async fn assemble(
     .map_err(|e| std::io::Error::other(format!("admission mint: {e}")))?;
     let metrics = MintMetrics::new();
     let audit = match (&dependencies.database, settings.audit_minted) {
-        (Some(pool), true) => Some(AuditSink::start(pool.clone(), metrics.audit_dropped.clone())),
+        (Some(pool), true) => Some(AuditSink::start(
+            pool.clone(),
+            metrics.audit_dropped.clone(),
+        )),
         _ => None,
     };
     let state = AppState {

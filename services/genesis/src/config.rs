@@ -116,7 +116,8 @@ pub const DEFAULT_ACTIONS: &str =
 impl Settings {
     /// The mint's configuration.
     pub fn admission(&self) -> Result<AdmissionConfig, SettingsError> {
-        let actions = ActionPolicy::parse(&self.pow_actions).map_err(|e| invalid("POW_ACTIONS", &e))?;
+        let actions =
+            ActionPolicy::parse(&self.pow_actions).map_err(|e| invalid("POW_ACTIONS", &e))?;
         Ok(AdmissionConfig {
             issuer: self.issuer.clone(),
             audience: self.audience.clone(),
@@ -189,22 +190,41 @@ impl ServiceSettings for Settings {
         self.trusted_proxies()?;
         let ranges: [(&str, bool); 8] = [
             ("TOKEN_TTL_SECS", (10..=900).contains(&self.token_ttl_secs)),
-            ("CHALLENGE_TTL_SECS", (10..=3600).contains(&self.challenge_ttl_secs)),
+            (
+                "CHALLENGE_TTL_SECS",
+                (10..=3600).contains(&self.challenge_ttl_secs),
+            ),
             ("POW_BOOST_BITS", self.pow_boost_bits <= 16),
-            ("KEY_PREPUBLISH_SECS", self.key_prepublish_secs <= 7 * 86_400),
+            (
+                "KEY_PREPUBLISH_SECS",
+                self.key_prepublish_secs <= 7 * 86_400,
+            ),
             ("RATE_LIMIT_PER_IP", self.rate_limit_per_ip > 0.0),
-            ("RATE_LIMIT_PER_IP_BURST", self.rate_limit_per_ip_burst >= 1.0),
+            (
+                "RATE_LIMIT_PER_IP_BURST",
+                self.rate_limit_per_ip_burst >= 1.0,
+            ),
             ("RATE_LIMIT_GLOBAL", self.rate_limit_global > 0.0),
-            ("RATE_LIMIT_GLOBAL_BURST", self.rate_limit_global_burst >= 1.0),
+            (
+                "RATE_LIMIT_GLOBAL_BURST",
+                self.rate_limit_global_burst >= 1.0,
+            ),
         ];
         if let Some((name, _)) = ranges.iter().find(|(_, ok)| !ok) {
-            return Err(invalid(name, &"out of range (see config/examples/genesis.toml)"));
+            return Err(invalid(
+                name,
+                &"out of range (see config/examples/genesis.toml)",
+            ));
         }
         for (name, value) in [("ISSUER", &self.issuer), ("AUDIENCE", &self.audience)] {
             if value.is_empty() || value.len() > admission_token::MAX_CLAIM_LEN {
                 return Err(invalid(name, &"must be 1 to 256 characters"));
             }
         }
-        server::settings::validate_http_limits("GENESIS", self.max_body_bytes, self.request_timeout_ms)
+        server::settings::validate_http_limits(
+            "GENESIS",
+            self.max_body_bytes,
+            self.request_timeout_ms,
+        )
     }
 }

@@ -46,20 +46,24 @@ pub async fn run(settings: &Settings, command: KeysCommand) -> Result<(), StartE
         KeysAction::List => {
             let versions = signer.versions().await.map_err(|e| failed("versions", e))?;
             let plan = rotation::plan(&versions, policy, now);
-            println!("{:<8} {:<10} {:<26} {:<26} KID", "VERSION", "STATUS", "CREATED", "NOT AFTER");
+            println!(
+                "{:<8} {:<10} {:<26} {:<26} KID",
+                "VERSION", "STATUS", "CREATED", "NOT AFTER"
+            );
             for v in &versions {
                 let published = plan
                     .as_ref()
                     .and_then(|p| p.published.iter().find(|p| p.key.version == v.version));
-                let (status, not_after) = published.map_or(("unpublished", None), |p| {
-                    (p.status.as_str(), p.not_after)
-                });
+                let (status, not_after) =
+                    published.map_or(("unpublished", None), |p| (p.status.as_str(), p.not_after));
                 println!(
                     "{:<8} {:<10} {:<26} {:<26} {}",
                     v.version,
                     status,
                     v.created_at.format(&Rfc3339).unwrap_or_default(),
-                    not_after.and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_else(|| "-".into()),
+                    not_after
+                        .and_then(|t| t.format(&Rfc3339).ok())
+                        .unwrap_or_else(|| "-".into()),
                     Kid::from_public_key(&v.public_key).as_str()
                 );
             }

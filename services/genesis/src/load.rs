@@ -43,10 +43,12 @@ impl LoadMeter {
             } else {
                 (second << 32) | 1
             };
-            match self
-                .current
-                .compare_exchange_weak(seen, next, Ordering::Relaxed, Ordering::Relaxed)
-            {
+            match self.current.compare_exchange_weak(
+                seen,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => {
                     if s != second {
                         let last = if s + 1 == second { count } else { 0 };

@@ -49,7 +49,9 @@ impl Bucket {
             self.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - self.tokens) / rate.per_second))
+            Err(Duration::from_secs_f64(
+                (1.0 - self.tokens) / rate.per_second,
+            ))
         }
     }
 }
@@ -85,11 +87,14 @@ impl RateLimiter {
     /// Admits or refuses one request from `ip` at `now`.
     pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), Limited> {
         let limited = |wait: Duration| Limited {
-            retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+            // Whole seconds, rounded up, at least one.
+            retry_after_secs: (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1),
         };
         let shard = &self.shards[usize::try_from(self.hasher.hash_one(ip)).unwrap_or(0) % SHARDS];
         {
-            let mut map = shard.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut map = shard
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if map.len() >= SHARD_CAPACITY && !map.contains_key(&ip) {
                 // Forget buckets that have refilled: they carry no information.
                 let per_ip = self.per_ip;
@@ -103,7 +108,10 @@ impl RateLimiter {
                 .take(self.per_ip, now)
                 .map_err(limited)?;
         }
-        let mut global = self.global.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut global = self
+            .global
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (rate, bucket) = &mut *global;
         bucket.take(*rate, now).map_err(limited)
     }
@@ -119,31 +127,57 @@ mod tests {
     #[test]
     fn per_ip_burst_then_refill() {
         let limiter = RateLimiter::new(
-            Rate { per_second: 2.0, burst: 3.0 },
-            Rate { per_second: 1000.0, burst: 1000.0 },
+            Rate {
+                per_second: 2.0,
+                burst: 3.0,
+            },
+            Rate {
+                per_second: 1000.0,
+                burst: 1000.0,
+            },
         );
         let t0 = Instant::now();
         for _ in 0..3 {
             assert!(limiter.check(IP_A, t0).is_ok());
         }
-        assert_eq!(limiter.check(IP_A, t0), Err(Limited { retry_after_secs: 1 }));
+        assert_eq!(
+            limiter.check(IP_A, t0),
+            Err(Limited {
+                retry_after_secs: 1
+            })
+        );
         // Another client is not affected.
         assert!(limiter.check(IP_B, t0).is_ok());
         // Half a second later one token (2/s) is back.
         assert!(limiter.check(IP_A, t0 + Duration::from_millis(500)).is_ok());
-        assert!(limiter.check(IP_A, t0 + Duration::from_millis(500)).is_err());
+        assert!(
+            limiter
+                .check(IP_A, t0 + Duration::from_millis(500))
+                .is_err()
+        );
     }
 
     #[test]
     fn global_limit_applies_across_clients() {
         let limiter = RateLimiter::new(
-            Rate { per_second: 100.0, burst: 100.0 },
-            Rate { per_second: 0.5, burst: 2.0 },
+            Rate {
+                per_second: 100.0,
+                burst: 100.0,
+            },
+            Rate {
+                per_second: 0.5,
+                burst: 2.0,
+            },
         );
         let t0 = Instant::now();
         assert!(limiter.check(IP_A, t0).is_ok());
         assert!(limiter.check(IP_B, t0).is_ok());
         // 0.5 tokens/s: the next token is two seconds away.
-        assert_eq!(limiter.check(IP_A, t0), Err(Limited { retry_after_secs: 2 }));
+        assert_eq!(
+            limiter.check(IP_A, t0),
+            Err(Limited {
+                retry_after_secs: 2
+            })
+        );
     }
 }

@@ -63,10 +63,8 @@ impl ReplayGuard {
             Self::Memory(map) => {
                 let now = Instant::now();
                 let mut map = map.lock().map_err(|_| ReplayError("poisoned".into()))?;
-                if let Some(expiry) = map.get(id) {
-                    if *expiry > now {
-                        return Ok(false);
-                    }
+                if map.get(id).is_some_and(|expiry| *expiry > now) {
+                    return Ok(false);
                 }
                 if map.len() >= MEMORY_CAPACITY {
                     map.retain(|_, expiry| *expiry > now);
@@ -97,9 +95,14 @@ mod tests {
     async fn memory_guard_accepts_once() {
         let guard = ReplayGuard::memory();
         let id = [7u8; 32];
-        assert!(guard.first_use(&id, Duration::from_secs(60)).await.unwrap());
-        assert!(!guard.first_use(&id, Duration::from_secs(60)).await.unwrap());
-        assert!(guard.first_use(&[8u8; 32], Duration::from_secs(60)).await.unwrap());
+        assert!(guard.first_use(&id, Duration::from_mins(1)).await.unwrap());
+        assert!(!guard.first_use(&id, Duration::from_mins(1)).await.unwrap());
+        assert!(
+            guard
+                .first_use(&[8u8; 32], Duration::from_mins(1))
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]
@@ -112,6 +115,6 @@ mod tests {
             let past = Instant::now().checked_sub(Duration::from_secs(1)).unwrap();
             map.lock().unwrap().insert(id, past);
         }
-        assert!(guard.first_use(&id, Duration::from_secs(60)).await.unwrap());
+        assert!(guard.first_use(&id, Duration::from_mins(1)).await.unwrap());
     }
 }

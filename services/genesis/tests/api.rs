@@ -1,4 +1,5 @@
 //! genesis over real HTTP, against the real PostgreSQL and Redis started by `just test`.
+#![allow(clippy::unwrap_used)] // test helpers unwrap: a failure is the test failing
 
 use std::process::Command;
 
@@ -22,7 +23,9 @@ async fn settings(keys: &tempfile::TempDir) -> Settings {
 
 async fn start() -> (TestServer, tempfile::TempDir) {
     let keys = tempfile::tempdir().unwrap();
-    let app = Genesis::build(settings(&keys).await).await.expect("genesis starts");
+    let app = Genesis::build(settings(&keys).await)
+        .await
+        .expect("genesis starts");
     (TestServer::start(app.router).await, keys)
 }
 
@@ -78,7 +81,9 @@ async fn ready_names_the_failed_dependency() {
     .unwrap();
     // The database goes away after start-up.
     dependencies.database.as_ref().unwrap().close().await;
-    let app = genesis::app::assemble(&settings, dependencies).await.unwrap();
+    let app = genesis::app::assemble(&settings, dependencies)
+        .await
+        .unwrap();
     let server = TestServer::start(app.router).await;
 
     let response = reqwest::get(server.url("/ready")).await.unwrap();
@@ -118,11 +123,15 @@ async fn metrics_count_requests_per_route_template() {
         .await
         .unwrap();
     assert!(
-        text.contains(r#"genesis_http_requests_total{method="GET",route="/health",status="200"} 3"#),
+        text.contains(
+            r#"genesis_http_requests_total{method="GET",route="/health",status="200"} 3"#
+        ),
         "{text}"
     );
     assert!(
-        text.contains(r#"genesis_http_request_duration_seconds_count{method="GET",route="/health"} 3"#),
+        text.contains(
+            r#"genesis_http_request_duration_seconds_count{method="GET",route="/health"} 3"#
+        ),
         "{text}"
     );
     // Raw paths never become labels.
@@ -136,12 +145,18 @@ async fn bad_requests_get_problem_json() {
 
     let response = client.get(server.url("/nope")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
     assert_eq!(json(response).await["code"], "not_found");
 
     let response = client.delete(server.url("/health")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
     assert_eq!(json(response).await["code"], "method_not_allowed");
 
     // max_body_bytes is 1024 here: 1024 bytes pass the limit, 1025 do not.
@@ -152,7 +167,10 @@ async fn bad_requests_get_problem_json() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
     assert_eq!(json(response).await["code"], "payload_too_large");
     let response = client
         .post(server.url("/health"))
@@ -179,31 +197,47 @@ async fn cors_allows_the_console_origin_only() {
         allowed.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
         "http://localhost:8080"
     );
-    assert_eq!(allowed.headers()[header::ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
+    assert_eq!(
+        allowed.headers()[header::ACCESS_CONTROL_ALLOW_CREDENTIALS],
+        "true"
+    );
     let foreign = preflight("https://evil.example").await.unwrap();
-    assert!(!foreign.headers().contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+    assert!(
+        !foreign
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+    );
 }
 
 #[tokio::test]
 async fn served_openapi_matches_the_code_and_the_checked_in_spec() {
     let (server, _keys) = start().await;
-    let served: serde_json::Value = reqwest::get(server.url("/openapi.json"))
+    let from_server: serde_json::Value = reqwest::get(server.url("/openapi.json"))
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
     let generated = serde_json::to_value(Genesis::openapi()).unwrap();
-    assert_eq!(served, generated);
+    assert_eq!(from_server, generated);
     for path in ["/health", "/ready", "/metrics", "/openapi.json"] {
-        assert!(generated["paths"][path].is_object(), "{path} missing from the spec");
+        assert!(
+            generated["paths"][path].is_object(),
+            "{path} missing from the spec"
+        );
     }
     let checked_in: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi/genesis.json"))
-            .expect("docs/openapi/genesis.json exists (run `just openapi`)"),
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/openapi/genesis.json"
+        ))
+        .expect("docs/openapi/genesis.json exists (run `just openapi`)"),
     )
     .unwrap();
-    assert_eq!(checked_in, generated, "docs/openapi/genesis.json is stale: run `just openapi`");
+    assert_eq!(
+        checked_in, generated,
+        "docs/openapi/genesis.json is stale: run `just openapi`"
+    );
 }
 
 #[tokio::test]
@@ -235,20 +269,30 @@ async fn serves_on_a_unix_socket() {
 
 fn genesis_binary() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_genesis"));
-    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     command
 }
 
 #[test]
 fn bad_configuration_stops_start_up_with_one_line_naming_the_setting() {
     let cases = [
-        ("GENESIS_LISTN", "127.0.0.1:1", "genesis: unknown setting GENESIS_LISTN"),
+        (
+            "GENESIS_LISTN",
+            "127.0.0.1:1",
+            "genesis: unknown setting GENESIS_LISTN",
+        ),
         (
             "GENESIS_MAX_BODY_BYTES",
             "huge",
             "genesis: invalid setting GENESIS_MAX_BODY_BYTES",
         ),
-        ("GENESIS_LISTEN", "somewhere", "genesis: invalid setting GENESIS_LISTEN"),
+        (
+            "GENESIS_LISTEN",
+            "somewhere",
+            "genesis: invalid setting GENESIS_LISTEN",
+        ),
         (
             "GENESIS_REQUEST_TIMEOUT_MS",
             "5",
@@ -261,7 +305,10 @@ fn bad_configuration_stops_start_up_with_one_line_naming_the_setting() {
         let stderr = String::from_utf8(out.stderr).unwrap();
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(stderr.starts_with(expected), "{var}: {stderr}");
-        assert!(!stderr.contains(value) || value == "127.0.0.1:1", "value echoed: {stderr}");
+        assert!(
+            !stderr.contains(value) || value == "127.0.0.1:1",
+            "value echoed: {stderr}"
+        );
     }
 }
 
@@ -269,7 +316,10 @@ fn bad_configuration_stops_start_up_with_one_line_naming_the_setting() {
 fn secrets_are_not_printed_at_start() {
     let keys = tempfile::tempdir().unwrap();
     let out = genesis_binary()
-        .env("GENESIS_DATABASE_URL", "postgres://genesis:s3cr3t-pw@127.0.0.1:1/genesis")
+        .env(
+            "GENESIS_DATABASE_URL",
+            "postgres://genesis:s3cr3t-pw@127.0.0.1:1/genesis",
+        )
         .env("GENESIS_KEYS_DIR", keys.path().join("keys"))
         .env("GENESIS_LOG_FORMAT", "json")
         .output()
@@ -304,7 +354,10 @@ fn sigterm_shuts_down_gracefully() {
         .map_while(Result::ok)
         .inspect(|line| seen.push(line.clone()))
         .find(|line| line.contains(r#""message":"listening""#));
-    assert!(listening.is_some(), "genesis exited before listening: {seen:?}");
+    assert!(
+        listening.is_some(),
+        "genesis exited before listening: {seen:?}"
+    );
     let kill = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -380,7 +433,10 @@ fn traces_are_exported_over_otlp_when_an_endpoint_is_set() {
         .status()
         .unwrap();
     let (request_line, body) = received.join().unwrap();
-    assert!(request_line.starts_with("POST /v1/traces "), "{request_line}");
+    assert!(
+        request_line.starts_with("POST /v1/traces "),
+        "{request_line}"
+    );
     // The protobuf payload names the service and the request span.
     let text = String::from_utf8_lossy(&body);
     assert!(text.contains("genesis"), "service.name missing");

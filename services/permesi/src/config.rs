@@ -92,6 +92,10 @@ impl ServiceSettings for Settings {
                 reason: "is required".to_owned(),
             });
         }
-        server::settings::validate_http_limits("PERMESI", self.max_body_bytes, self.request_timeout_ms)
+        server::settings::validate_http_limits(
+            "PERMESI",
+            self.max_body_bytes,
+            self.request_timeout_ms,
+        )
     }
 }

@@ -1,6 +1,7 @@
 //! permesi over real HTTP, against the real PostgreSQL and Redis started by `just test`.
 //! The shared HTTP stack (problem+json, limits, CORS, metrics) is exercised in genesis's tests;
 //! these cover what permesi adds.
+#![allow(clippy::unwrap_used)] // test helpers unwrap: a failure is the test failing
 
 use std::process::Command;
 
@@ -21,7 +22,9 @@ async fn settings(keys: &tempfile::TempDir) -> Settings {
 #[tokio::test]
 async fn ready_with_database_cache_and_keys() {
     let keys = tempfile::tempdir().unwrap();
-    let app = Permesi::build(settings(&keys).await).await.expect("permesi starts");
+    let app = Permesi::build(settings(&keys).await)
+        .await
+        .expect("permesi starts");
     let server = TestServer::start(app.router).await;
     let response = reqwest::get(server.url("/ready")).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -69,7 +72,10 @@ async fn migrations_are_recorded_and_idempotent() {
 fn openapi_spec_is_checked_in_and_current() {
     let generated = serde_json::to_value(Permesi::openapi()).unwrap();
     for path in ["/health", "/ready", "/metrics", "/openapi.json"] {
-        assert!(generated["paths"][path].is_object(), "{path} missing from the spec");
+        assert!(
+            generated["paths"][path].is_object(),
+            "{path} missing from the spec"
+        );
     }
     let checked_in: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(
@@ -79,12 +85,17 @@ fn openapi_spec_is_checked_in_and_current() {
         .expect("docs/openapi/permesi.json exists (run `just openapi`)"),
     )
     .unwrap();
-    assert_eq!(checked_in, generated, "docs/openapi/permesi.json is stale: run `just openapi`");
+    assert_eq!(
+        checked_in, generated,
+        "docs/openapi/permesi.json is stale: run `just openapi`"
+    );
 }
 
 fn permesi_binary() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_permesi"));
-    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     command
 }
 
@@ -108,8 +119,14 @@ fn console_build_variables_are_not_mistaken_for_service_settings() {
         .output()
         .unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains("PERMESI_DATABASE_URL: is required"), "{stderr}");
-    let out = permesi_binary().env("PERMESI_REDIS_ULR", "redis://x").output().unwrap();
+    assert!(
+        stderr.contains("PERMESI_DATABASE_URL: is required"),
+        "{stderr}"
+    );
+    let out = permesi_binary()
+        .env("PERMESI_REDIS_ULR", "redis://x")
+        .output()
+        .unwrap();
     assert_eq!(
         String::from_utf8(out.stderr).unwrap().trim(),
         "permesi: unknown setting PERMESI_REDIS_ULR"
@@ -145,5 +162,8 @@ fn config_file_is_layered_under_the_environment() {
         .output()
         .unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.starts_with("permesi: PERMESI_CONFIG: cannot read config file"), "{stderr}");
+    assert!(
+        stderr.starts_with("permesi: PERMESI_CONFIG: cannot read config file"),
+        "{stderr}"
+    );
 }

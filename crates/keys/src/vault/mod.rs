@@ -65,6 +65,8 @@ pub(crate) struct VaultBackend {
 
 impl VaultBackend {
     pub(crate) async fn open(_cfg: VaultConfig) -> Result<Self, KeysError> {
-        Err(KeysError::Config("vault backend not implemented yet".into()))
+        Err(KeysError::Config(
+            "vault backend not implemented yet".into(),
+        ))
     }
 }

@@ -17,11 +17,7 @@ use keys::{SecretStore, Signer, VerifyingKeyVersion};
 use pow::{Action, Challenge, Difficulty, PowError, PowSecret};
 use time::{Duration, OffsetDateTime};
 
-use crate::{
-    error::Error,
-    load::LoadMeter,
-    replay::ReplayGuard,
-};
+use crate::{error::Error, load::LoadMeter, replay::ReplayGuard};
 pub use policy::ActionPolicy;
 pub use rotation::RotationPolicy;
 
@@ -118,15 +114,14 @@ impl Admissions {
         replay: ReplayGuard,
         load: LoadMeter,
     ) -> Result<Self, Error> {
-        let secret = match secrets.get(POW_SECRET_NAME).await? {
-            Some(bytes) => bytes,
-            None => {
-                let mut bytes = vec![0u8; 32];
-                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
-                secrets.put(POW_SECRET_NAME, &bytes).await?;
-                tracing::info!("created the proof-of-work MAC key");
-                bytes
-            }
+        let secret = if let Some(bytes) = secrets.get(POW_SECRET_NAME).await? {
+            bytes
+        } else {
+            let mut bytes = vec![0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+            secrets.put(POW_SECRET_NAME, &bytes).await?;
+            tracing::info!("created the proof-of-work MAC key");
+            bytes
         };
         let secret = PowSecret::new(secret).map_err(|_| Error::Config("pow secret too short"))?;
         Ok(Self {
@@ -152,7 +147,9 @@ impl Admissions {
             .difficulty(action)
             .ok_or(Error::UnknownAction)?;
         let bits = if self.load.is_hot() {
-            base.get().saturating_add(self.config.boost_bits).min(Difficulty::MAX)
+            base.get()
+                .saturating_add(self.config.boost_bits)
+                .min(Difficulty::MAX)
         } else {
             base.get()
         };
@@ -188,7 +185,9 @@ impl Admissions {
         if self.config.actions.difficulty(action).is_none() {
             return Err(Error::UnknownAction);
         }
-        challenge.verify(&self.secret, action, nonce, now).map_err(Error::Pow)?;
+        challenge
+            .verify(&self.secret, action, nonce, now)
+            .map_err(Error::Pow)?;
         // Single use, remembered until the challenge could no longer be accepted anyway.
         let remaining = challenge.expires_at() - now + pow::MAX_CLOCK_SKEW;
         let ttl = std::time::Duration::try_from(remaining).unwrap_or_default();
@@ -231,10 +230,11 @@ impl Admissions {
     /// The key plan at `now`: versions from the signer (re-read every 30 s), planned by
     /// [`rotation::plan`], cached until the plan's next change.
     async fn snapshot(&self, now: OffsetDateTime) -> Result<Arc<KeySnapshot>, Error> {
-        if let Some(snapshot) = self.keys.read().ok().and_then(|k| k.clone()) {
-            if now < snapshot.valid_until && snapshot.fetched.elapsed() < KEY_REFRESH {
-                return Ok(snapshot);
-            }
+        if let Some(snapshot) = self.keys.read().ok().and_then(|k| k.clone())
+            && now < snapshot.valid_until
+            && snapshot.fetched.elapsed() < KEY_REFRESH
+        {
+            return Ok(snapshot);
         }
         let versions = self.signer.versions().await?;
         let snapshot = Arc::new(self.plan(&versions, now)?);
@@ -244,7 +244,11 @@ impl Admissions {
         Ok(snapshot)
     }
 
-    fn plan(&self, versions: &[VerifyingKeyVersion], now: OffsetDateTime) -> Result<KeySnapshot, Error> {
+    fn plan(
+        &self,
+        versions: &[VerifyingKeyVersion],
+        now: OffsetDateTime,
+    ) -> Result<KeySnapshot, Error> {
         let plan = rotation::plan(versions, self.config.rotation, now)
             .ok_or(Error::Config("the signer has no key versions"))?;
         let mut builder = Keyset::builder();
@@ -288,7 +292,9 @@ fn next_change(
 fn short_digest(bytes: &[u8]) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(bytes);
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&digest[..16]);
+    format!("{:032x}", u128::from_be_bytes(first))
 }
 
 impl From<PowError> for Error {

@@ -70,16 +70,31 @@ mod tests {
         assert_eq!(p.difficulty("signup").unwrap().get(), 18);
         assert_eq!(p.difficulty("verify_email").unwrap().get(), 1);
         assert!(p.difficulty("admin").is_none());
-        assert_eq!(p.actions().collect::<Vec<_>>(), ["login", "signup", "verify_email"]);
+        assert_eq!(
+            p.actions().collect::<Vec<_>>(),
+            ["login", "signup", "verify_email"]
+        );
     }
 
     #[test]
     fn refuses_bad_entries() {
         assert_eq!(ActionPolicy::parse(""), Err(ActionPolicyError::Empty));
-        assert!(matches!(ActionPolicy::parse("signup"), Err(ActionPolicyError::Malformed(_))));
-        assert!(matches!(ActionPolicy::parse("signup:0"), Err(ActionPolicyError::BadDifficulty(_))));
-        assert!(matches!(ActionPolicy::parse("signup:33"), Err(ActionPolicyError::BadDifficulty(_))));
+        assert!(matches!(
+            ActionPolicy::parse("signup"),
+            Err(ActionPolicyError::Malformed(_))
+        ));
+        assert!(matches!(
+            ActionPolicy::parse("signup:0"),
+            Err(ActionPolicyError::BadDifficulty(_))
+        ));
+        assert!(matches!(
+            ActionPolicy::parse("signup:33"),
+            Err(ActionPolicyError::BadDifficulty(_))
+        ));
         assert!(ActionPolicy::parse("signup:32").is_ok());
-        assert!(matches!(ActionPolicy::parse("sign up:3"), Err(ActionPolicyError::BadName(_))));
+        assert!(matches!(
+            ActionPolicy::parse("sign up:3"),
+            Err(ActionPolicyError::BadName(_))
+        ));
     }
 }

@@ -101,7 +101,10 @@ mod tests {
     };
 
     fn statuses(plan: &KeyPlan) -> Vec<(u32, KeyStatus)> {
-        plan.published.iter().map(|p| (p.key.version, p.status)).collect()
+        plan.published
+            .iter()
+            .map(|p| (p.key.version, p.status))
+            .collect()
     }
 
     #[test]
@@ -120,7 +123,12 @@ mod tests {
         let keys = [v(1, t0), v(2, t1)];
 
         // During prepublication the old key still signs; the new one is `next`.
-        let p = plan(&keys, POLICY, t1 + Duration::minutes(10) - Duration::seconds(1)).unwrap();
+        let p = plan(
+            &keys,
+            POLICY,
+            t1 + Duration::minutes(10) - Duration::seconds(1),
+        )
+        .unwrap();
         assert_eq!(p.active.version, 1);
         assert_eq!(statuses(&p), [(1, KeyStatus::Active), (2, KeyStatus::Next)]);
 
@@ -129,11 +137,21 @@ mod tests {
         let activation = t1 + Duration::minutes(10);
         let p = plan(&keys, POLICY, activation).unwrap();
         assert_eq!(p.active.version, 2);
-        assert_eq!(statuses(&p), [(1, KeyStatus::Retiring), (2, KeyStatus::Active)]);
-        assert_eq!(p.published[0].not_after, Some(activation + Duration::minutes(3)));
+        assert_eq!(
+            statuses(&p),
+            [(1, KeyStatus::Retiring), (2, KeyStatus::Active)]
+        );
+        assert_eq!(
+            p.published[0].not_after,
+            Some(activation + Duration::minutes(3))
+        );
 
         // One second before the deadline it is still published; at the deadline it is gone.
-        let p = plan(&keys, POLICY, activation + Duration::minutes(3) - Duration::seconds(1));
+        let p = plan(
+            &keys,
+            POLICY,
+            activation + Duration::minutes(3) - Duration::seconds(1),
+        );
         assert_eq!(p.unwrap().published.len(), 2);
         let p = plan(&keys, POLICY, activation + Duration::minutes(3)).unwrap();
         assert_eq!(statuses(&p), [(2, KeyStatus::Active)]);
@@ -142,7 +160,11 @@ mod tests {
     #[test]
     fn order_of_input_does_not_matter() {
         let t0 = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
-        let keys = [v(3, t0 + Duration::days(2)), v(1, t0), v(2, t0 + Duration::days(1))];
+        let keys = [
+            v(3, t0 + Duration::days(2)),
+            v(1, t0),
+            v(2, t0 + Duration::days(1)),
+        ];
         let p = plan(&keys, POLICY, t0 + Duration::days(3)).unwrap();
         assert_eq!(p.active.version, 3);
         assert_eq!(statuses(&p), [(3, KeyStatus::Active)]);

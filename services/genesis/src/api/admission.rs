@@ -105,7 +105,11 @@ pub async fn admit(
 ) -> Result<Json<AdmissionResponse>, Error> {
     let admission = state
         .admissions
-        .admit(&request.challenge, request.solution, OffsetDateTime::now_utc())
+        .admit(
+            &request.challenge,
+            request.solution,
+            OffsetDateTime::now_utc(),
+        )
         .await
         .inspect_err(|e| state.metrics.refused.with_label_values(&[e.code()]).inc())?;
     state

@@ -18,7 +18,11 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
         .map(|c| c.0.ip());
     let ip = state.proxies.client_ip(peer, request.headers());
     if let Err(limited) = state.limiter.check(ip, Instant::now()) {
-        state.metrics.refused.with_label_values(&["rate_limited"]).inc();
+        state
+            .metrics
+            .refused
+            .with_label_values(&["rate_limited"])
+            .inc();
         return Error::RateLimited {
             retry_after_secs: limited.retry_after_secs,
         }

@@ -24,19 +24,28 @@ pub async fn keyset(State(state): State<AppState>, headers: HeaderMap) -> Result
     let published = state.admissions.keyset(OffsetDateTime::now_utc()).await?;
     let etag = HeaderValue::from_str(&published.etag).map_err(|_| Error::Config("etag"))?;
     let cache = [
-        (header::CACHE_CONTROL, HeaderValue::from_static(CACHE_CONTROL)),
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(CACHE_CONTROL),
+        ),
         (header::ETAG, etag),
     ];
     let unchanged = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == published.etag || t.trim() == "*"));
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim() == published.etag || t.trim() == "*")
+        });
     if unchanged {
         return Ok((StatusCode::NOT_MODIFIED, cache).into_response());
     }
     Ok((
         cache,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         published.json.clone(),
     )
         .into_response())
