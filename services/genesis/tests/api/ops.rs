@@ -1,5 +1,5 @@
-//! genesis over real HTTP, against the real PostgreSQL and Redis started by `just test`.
-#![allow(clippy::unwrap_used)] // test helpers unwrap: a failure is the test failing
+//! Operational behaviour: health, readiness, metrics, errors, CORS, OpenAPI, serving,
+//! configuration, shutdown and tracing.
 
 use std::process::Command;
 
@@ -11,27 +11,7 @@ use server::{
 };
 use testkit::TestServer;
 
-async fn settings(keys: &tempfile::TempDir) -> Settings {
-    Settings {
-        database_url: Some(testkit::fresh_database("genesis").await.into()),
-        redis_url: Some(testkit::redis_url().into()),
-        keys_dir: keys.path().join("keys"),
-        max_body_bytes: 1024,
-        ..Settings::default()
-    }
-}
-
-async fn start() -> (TestServer, tempfile::TempDir) {
-    let keys = tempfile::tempdir().unwrap();
-    let app = Genesis::build(settings(&keys).await)
-        .await
-        .expect("genesis starts");
-    (TestServer::start(app.router).await, keys)
-}
-
-async fn json(response: reqwest::Response) -> serde_json::Value {
-    response.json().await.expect("a JSON body")
-}
+use crate::common::{genesis_binary, json, settings, start};
 
 #[tokio::test]
 async fn health_answers_with_a_request_id() {
@@ -265,14 +245,6 @@ async fn serves_on_a_unix_socket() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains(r#""service":"genesis""#), "{response}");
     task.abort();
-}
-
-fn genesis_binary() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_genesis"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    command
 }
 
 #[test]

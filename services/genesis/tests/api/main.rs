@@ -1,0 +1,6 @@
+//! genesis over real HTTP, against the real PostgreSQL and Redis started by `just test`.
+#![allow(clippy::unwrap_used)] // test helpers unwrap: a failure is the test failing
+
+mod admission;
+mod common;
+mod ops;
