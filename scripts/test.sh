@@ -15,6 +15,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cd "$ROOT"
 ensure_dirs
+# One run at a time per checkout: the test cluster and ports are shared.
+exec 9>"$DEV_DIR/test.lock"
+if ! flock -n 9; then
+  log "another test run in this checkout holds $DEV_DIR/test.lock: waiting for it"
+  flock 9
+fi
 # Console tools are installed by `scripts/web.sh build` itself, after the Rust checks.
 bash "$ROOT/scripts/deps.sh" --no-tmux --no-web
 

@@ -6,7 +6,9 @@ use std::hint::black_box;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use admission_token::{Claims, KeyStatus, Keyset, Verifier, VerifierConfig, mint};
+use admission_token::{
+    Claims, KeyStatus, Keyset, SignatureCheck, Verifier, VerifierConfig, mint, mint_with,
+};
 use criterion::{Criterion, criterion_group, criterion_main};
 use ed25519_dalek::{Signature, Signer as _, SigningKey};
 use keys::{KeysError, Signer, VerifyingKeyVersion};
@@ -95,6 +97,18 @@ fn benches(c: &mut Criterion) {
                 1,
                 black_box(&pk.to_bytes()),
                 black_box(&claims),
+            ))
+            .unwrap()
+        });
+    });
+    g.bench_function("admission_token_mint_trusted_signer", |b| {
+        b.iter(|| {
+            ready(mint_with(
+                &signer,
+                1,
+                black_box(&pk.to_bytes()),
+                black_box(&claims),
+                SignatureCheck::Trusted,
             ))
             .unwrap()
         });

@@ -43,7 +43,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use keyset::{
     KeyStatus, Keyset, KeysetBuilder, KeysetEntry, KeysetError, MAX_KEYS, MAX_KEYSET_BYTES,
 };
-pub use mint::{MintError, mint};
+pub use mint::{MintError, SignatureCheck, mint, mint_with};
 pub use paserk::Kid;
 pub use source::{KeysetSource, SourceError, TokenVerifier};
 pub use verify::{

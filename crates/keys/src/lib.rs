@@ -54,7 +54,7 @@ pub use error::KeysError;
 pub use local::LocalConfig;
 pub use names::validate_name;
 #[cfg(feature = "vault")]
-pub use vault::{VaultAuth, VaultConfig};
+pub use vault::{DEFAULT_TIMEOUT as DEFAULT_VAULT_TIMEOUT, VaultAuth, VaultConfig};
 
 /// One version of an Ed25519 signing key, as far as verifiers are concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]

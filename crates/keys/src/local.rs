@@ -153,7 +153,7 @@ struct KeyRing<M> {
     versions: RwLock<Arc<Vec<Version<M>>>>,
     /// Serializes writers of the file within this process.
     write: Mutex<()>,
-    last_reload: Mutex<Instant>,
+    last_reload: Mutex<Option<Instant>>,
 }
 
 impl<M> std::fmt::Debug for KeyRing<M>
@@ -185,7 +185,7 @@ impl<M: Material> KeyRing<M> {
             path,
             versions: RwLock::new(Arc::new(Vec::new())),
             write: Mutex::new(()),
-            last_reload: Mutex::new(Instant::now()),
+            last_reload: Mutex::new(None),
         };
         let guard = ring.write.lock().map_err(|_| lock_poisoned())?;
         let file = if let Some(file) = ring.read_file()? {
@@ -278,7 +278,7 @@ impl<M: Material> KeyRing<M> {
             .read_file()?
             .ok_or_else(|| KeysError::Corrupt(format!("{} disappeared", self.path.display())))?;
         if let Ok(mut t) = self.last_reload.lock() {
-            *t = Instant::now();
+            *t = Some(Instant::now());
         }
         self.install(&file)
     }
@@ -294,7 +294,7 @@ impl<M: Material> KeyRing<M> {
         let due = self
             .last_reload
             .lock()
-            .is_ok_and(|t| t.elapsed() >= RELOAD_COOLDOWN);
+            .is_ok_and(|t| t.is_none_or(|t| t.elapsed() >= RELOAD_COOLDOWN));
         if due { self.reload() } else { Ok(snap) }
     }
 

@@ -130,6 +130,9 @@ impl Settings {
                 retire_after: Duration::seconds(i64::from(self.token_ttl_secs) + 60),
             },
             boost_bits: self.pow_boost_bits,
+            // The local signer signs with the key the public key came from; a Vault signer is
+            // checked on every token.
+            signature_check: admission_token::SignatureCheck::Trusted,
         })
     }
 
@@ -226,5 +229,36 @@ impl ServiceSettings for Settings {
             self.max_body_bytes,
             self.request_timeout_ms,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use server::{cli::ServiceSettings, settings};
+
+    use super::Settings;
+
+    #[test]
+    fn the_example_config_file_loads_and_validates() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../config/examples/genesis.toml"
+        );
+        let vars = [
+            ("GENESIS_CONFIG".to_owned(), path.to_owned()),
+            (
+                "GENESIS_DATABASE_URL".to_owned(),
+                "postgres://x@localhost/x".to_owned(),
+            ),
+        ];
+        let loaded: Settings = settings::load_from(
+            &settings::Sources {
+                prefix: "GENESIS",
+                foreign: &[],
+            },
+            vars,
+        )
+        .expect("config/examples/genesis.toml matches the settings");
+        loaded.validate().expect("and its values are valid");
     }
 }

@@ -43,6 +43,9 @@ pub struct AdmissionConfig {
     pub rotation: RotationPolicy,
     /// Extra bits of work required while the mint rate is above the threshold.
     pub boost_bits: u8,
+    /// Verify each signature before returning a token (remote signers), or trust the
+    /// in-process local signer.
+    pub signature_check: admission_token::SignatureCheck,
 }
 
 /// A challenge handed to a client.
@@ -204,11 +207,12 @@ impl Admissions {
             &mut rand::rngs::OsRng,
         )
         .map_err(|_| Error::Config("token claims"))?;
-        let token = admission_token::mint(
+        let token = admission_token::mint_with(
             self.signer.as_ref(),
             keys.active.version,
             &keys.active.public_key,
             &claims,
+            self.config.signature_check,
         )
         .await?;
         self.load.record(Instant::now());

@@ -70,15 +70,15 @@ async fn a_solved_challenge_mints_a_token_that_verifies_offline_against_paserk_j
         .unwrap(),
         Arc::new(SystemClock),
     );
-    let verified = verifier
+    let accepted = verifier
         .verify(token, "signup")
         .await
         .expect("verifies offline");
-    assert_eq!(verified.claims.aud, "permesi");
-    assert_eq!(verified.claims.iss, "genesis");
+    assert_eq!(accepted.claims.aud, "permesi");
+    assert_eq!(accepted.claims.iss, "genesis");
     // A token for one action does not admit another.
-    let wrong = verifier.verify(token, "login").await.unwrap_err();
-    assert_eq!(wrong.code(), "wrong_action");
+    let refused = verifier.verify(token, "login").await.unwrap_err();
+    assert_eq!(refused.code(), "wrong_action");
 }
 
 #[tokio::test]
@@ -127,7 +127,9 @@ async fn forged_tampered_and_unsolved_challenges_are_refused() {
 
     // Insufficient work: the first nonce that does NOT meet the difficulty.
     let parsed = pow::Challenge::decode(encoded).unwrap();
-    let bad = (0..).find(|n| parsed.verify_solution(*n).is_err()).unwrap();
+    let bad = (0..u64::MAX)
+        .find(|n| parsed.verify_solution(*n).is_err())
+        .unwrap();
     let response = admit(&server, &c, bad).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(json(response).await["code"], "insufficient_work");
@@ -206,7 +208,7 @@ async fn bad_request_bodies_get_problem_json_4xx() {
         ),
         (
             "/v1/pow/challenge",
-            r#"{}"#,
+            "{}",
             "application/json",
             422,
             "unprocessable_entity",

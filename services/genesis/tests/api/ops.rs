@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use genesis::{Genesis, config::Settings};
+use genesis::Genesis;
 use reqwest::{StatusCode, header};
 use server::{
     backends::{Connect, Dependencies},

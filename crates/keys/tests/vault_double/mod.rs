@@ -1,0 +1,432 @@
+//! An HTTP double of the parts of Vault's API the backend uses, written from Vault's
+//! documentation: `/v1/` paths, `X-Vault-Token`, `{"errors":[...]}` bodies, 403 on a
+//! bad or missing token, base64 payloads, `vault:v<N>:` prefixes. Test code only.
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce};
+use ed25519_dalek::SigningKey;
+use rand::RngCore;
+use rand::rngs::OsRng;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::Notify;
+
+pub const ROLE_ID: &str = "role-genesis";
+pub const SECRET_ID: &str = "secret-id-value";
+pub const SIGNING_KEY: &str = "genesis-ed25519";
+pub const ENCRYPTION_KEY: &str = "permesi-chacha";
+
+/// How the double answers everything but AppRole login.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    /// 403 `permission denied` (a policy that forbids the path).
+    Deny,
+    /// 500 with an errors body.
+    Fail,
+    /// Never answers.
+    Hang,
+}
+
+pub struct Inner {
+    pub mode: Mode,
+    /// When set, every request (login included) hangs.
+    pub hang_all: bool,
+    pub tokens: HashSet<String>,
+    pub token_ttl: u64,
+    pub renewable: bool,
+    pub logins: u32,
+    pub renewals: u32,
+    pub signing: Vec<(SigningKey, OffsetDateTime)>,
+    pub encryption: Vec<[u8; 32]>,
+    pub kv: HashMap<String, Value>,
+    /// Vault Agent behaviour: requests without a token get this one injected.
+    pub agent_token: Option<String>,
+    /// Every request: method, path, the X-Vault-Token it carried, JSON body.
+    pub requests: Vec<(String, String, Option<String>, Value)>,
+}
+
+#[derive(Clone)]
+pub struct Double {
+    pub inner: Arc<Mutex<Inner>>,
+    pub events: Arc<Notify>,
+}
+
+impl Double {
+    pub fn new() -> Self {
+        let created = OffsetDateTime::parse("2026-01-02T03:04:05.123456789Z", &Rfc3339).unwrap();
+        Self {
+            inner: Arc::new(Mutex::new(Inner {
+                mode: Mode::Normal,
+                hang_all: false,
+                tokens: HashSet::new(),
+                token_ttl: 3600,
+                renewable: true,
+                logins: 0,
+                renewals: 0,
+                signing: vec![(SigningKey::generate(&mut OsRng), created)],
+                encryption: vec![random_key()],
+                kv: HashMap::new(),
+                agent_token: None,
+                requests: Vec::new(),
+            })),
+            events: Arc::new(Notify::new()),
+        }
+    }
+
+    pub fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        f(&mut self.inner.lock().unwrap())
+    }
+
+    pub fn set_mode(&self, mode: Mode) {
+        self.with(|s| s.mode = mode);
+    }
+
+    /// Serves on 127.0.0.1; returns `http://127.0.0.1:<port>`.
+    pub async fn serve_tcp(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = self.router();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}")
+    }
+
+    /// Serves on a Unix socket at `path`, like a Vault Agent with `use_auto_auth_token`.
+    pub fn serve_unix(&self, path: &Path) -> String {
+        let token = "agent-injected-token".to_owned();
+        self.with(|s| {
+            s.tokens.insert(token.clone());
+            s.agent_token = Some(token);
+        });
+        let listener = tokio::net::UnixListener::bind(path).unwrap();
+        let app = self.router();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("unix://{}", path.display())
+    }
+
+    fn router(&self) -> axum::Router {
+        axum::Router::new()
+            .fallback(handle)
+            .with_state(self.clone())
+    }
+}
+
+fn random_key() -> [u8; 32] {
+    let mut k = [0u8; 32];
+    OsRng.fill_bytes(&mut k);
+    k
+}
+
+fn errors(status: StatusCode, msgs: &[&str]) -> Response {
+    (status, axum::Json(json!({ "errors": msgs }))).into_response()
+}
+
+fn ok(body: Value) -> Response {
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+fn b64(v: &Value, field: &str) -> Option<Vec<u8>> {
+    STANDARD.decode(v.get(field)?.as_str()?).ok()
+}
+
+async fn handle(
+    State(d): State<Double>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let body: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(_) => return errors(StatusCode::BAD_REQUEST, &["failed to parse JSON input"]),
+        }
+    };
+    let token_header = headers
+        .get("x-vault-token")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let Some(path) = uri.path().strip_prefix("/v1/").map(str::to_owned) else {
+        return errors(StatusCode::NOT_FOUND, &[]);
+    };
+    let (mode, hang_all) = d.with(|s| {
+        s.requests.push((
+            method.to_string(),
+            path.clone(),
+            token_header.clone(),
+            body.clone(),
+        ));
+        (s.mode, s.hang_all)
+    });
+    d.events.notify_waiters();
+    if hang_all {
+        std::future::pending::<()>().await;
+    }
+
+    if method == Method::POST && path == "auth/approle/login" {
+        return login(&d, &body);
+    }
+    match mode {
+        Mode::Hang => std::future::pending::<()>().await,
+        Mode::Fail => return errors(StatusCode::INTERNAL_SERVER_ERROR, &["internal error"]),
+        Mode::Deny => return errors(StatusCode::FORBIDDEN, &["permission denied"]),
+        Mode::Normal => {}
+    }
+    let token = token_header.or_else(|| d.with(|s| s.agent_token.clone()));
+    let valid = token
+        .as_ref()
+        .is_some_and(|t| d.with(|s| s.tokens.contains(t)));
+    if !valid {
+        return errors(StatusCode::FORBIDDEN, &["permission denied"]);
+    }
+    let token = token.unwrap();
+    let segs: Vec<&str> = path.split('/').collect();
+    let resp = match (method.as_str(), segs.as_slice()) {
+        ("POST", ["auth", "token", "renew-self"]) => renew(&d, &token),
+        ("GET", ["auth", "token", "lookup-self"]) => {
+            ok(json!({ "data": { "id": token, "policies": ["default"] } }))
+        }
+        ("GET", ["transit", "keys", name]) => read_key(&d, name),
+        ("POST", ["transit", "keys", name, "rotate"]) => rotate(&d, name),
+        ("POST", ["transit", "sign", name]) => sign(&d, name, &body),
+        ("POST", ["transit", "encrypt", name]) => encrypt(&d, name, &body),
+        ("POST", ["transit", "decrypt", name]) => decrypt(&d, name, &body),
+        ("GET", ["secret", "data", rest @ ..]) => kv_get(&d, &rest.join("/")),
+        ("POST" | "PUT", ["secret", "data", rest @ ..]) => kv_put(&d, &rest.join("/"), &body),
+        _ => errors(StatusCode::NOT_FOUND, &[]),
+    };
+    d.events.notify_waiters();
+    resp
+}
+
+fn login(d: &Double, body: &Value) -> Response {
+    if body.get("role_id").and_then(Value::as_str) != Some(ROLE_ID)
+        || body.get("secret_id").and_then(Value::as_str) != Some(SECRET_ID)
+    {
+        return errors(StatusCode::BAD_REQUEST, &["invalid role or secret ID"]);
+    }
+    let resp = d.with(|s| {
+        s.logins += 1;
+        let token = format!("hvs.token-{}", s.logins);
+        // A login revokes the token from two logins ago (the previous one stays valid
+        // while its holder switches), so a client stuck on an old token fails.
+        if s.logins >= 3 {
+            s.tokens.remove(&format!("hvs.token-{}", s.logins - 2));
+        }
+        s.tokens.insert(token.clone());
+        json!({
+            "request_id": "r", "lease_id": "", "renewable": false, "lease_duration": 0,
+            "data": null, "wrap_info": null, "warnings": null,
+            "auth": {
+                "client_token": token, "accessor": "acc", "policies": ["default", "genesis"],
+                "token_policies": ["default", "genesis"], "metadata": {"role_name": "genesis"},
+                "lease_duration": s.token_ttl, "renewable": s.renewable,
+                "entity_id": "e", "token_type": "service", "orphan": true
+            }
+        })
+    });
+    d.events.notify_waiters();
+    ok(resp)
+}
+
+fn renew(d: &Double, token: &str) -> Response {
+    d.with(|s| {
+        if !s.renewable {
+            return errors(StatusCode::BAD_REQUEST, &["lease is not renewable"]);
+        }
+        s.renewals += 1;
+        ok(json!({ "auth": {
+            "client_token": token, "accessor": "acc", "policies": ["default"],
+            "lease_duration": s.token_ttl, "renewable": true
+        }}))
+    })
+}
+
+fn read_key(d: &Double, name: &str) -> Response {
+    d.with(|s| match name {
+        SIGNING_KEY => {
+            let keys: serde_json::Map<String, Value> = s
+                .signing
+                .iter()
+                .enumerate()
+                .map(|(i, (k, created))| {
+                    (
+                        (i + 1).to_string(),
+                        json!({
+                            "name": "ed25519",
+                            "public_key": STANDARD.encode(k.verifying_key().to_bytes()),
+                            "creation_time": created.format(&Rfc3339).unwrap(),
+                        }),
+                    )
+                })
+                .collect();
+            ok(json!({ "data": {
+                "name": SIGNING_KEY, "type": "ed25519", "keys": keys,
+                "latest_version": s.signing.len(), "min_decryption_version": 1,
+                "min_encryption_version": 0, "supports_signing": true,
+                "supports_encryption": false, "exportable": false, "deletion_allowed": false
+            }}))
+        }
+        ENCRYPTION_KEY => {
+            let keys: serde_json::Map<String, Value> = (1..=s.encryption.len())
+                .map(|v| (v.to_string(), json!(1_767_323_045)))
+                .collect();
+            ok(json!({ "data": {
+                "name": ENCRYPTION_KEY, "type": "chacha20-poly1305", "keys": keys,
+                "latest_version": s.encryption.len(), "supports_encryption": true,
+                "supports_signing": false
+            }}))
+        }
+        _ => errors(StatusCode::NOT_FOUND, &[]),
+    })
+}
+
+fn rotate(d: &Double, name: &str) -> Response {
+    d.with(|s| match name {
+        SIGNING_KEY => {
+            s.signing
+                .push((SigningKey::generate(&mut OsRng), OffsetDateTime::now_utc()));
+            StatusCode::NO_CONTENT.into_response()
+        }
+        ENCRYPTION_KEY => {
+            s.encryption.push(random_key());
+            StatusCode::NO_CONTENT.into_response()
+        }
+        _ => errors(StatusCode::BAD_REQUEST, &["key not found"]),
+    })
+}
+
+fn sign(d: &Double, name: &str, body: &Value) -> Response {
+    use ed25519_dalek::Signer as _;
+    if name != SIGNING_KEY {
+        return errors(StatusCode::BAD_REQUEST, &["signing key not found"]);
+    }
+    let Some(input) = b64(body, "input") else {
+        return errors(
+            StatusCode::BAD_REQUEST,
+            &["unable to decode input as base64"],
+        );
+    };
+    d.with(|s| {
+        let latest = s.signing.len() as u64;
+        let version = body
+            .get("key_version")
+            .and_then(Value::as_u64)
+            .unwrap_or(latest);
+        if version == 0 || version > latest {
+            return errors(
+                StatusCode::BAD_REQUEST,
+                &["requested version for signing does not exist"],
+            );
+        }
+        let key = &s.signing[usize::try_from(version - 1).unwrap()].0;
+        let sig = key.sign(&input).to_bytes();
+        ok(json!({ "data": {
+            "signature": format!("vault:v{version}:{}", STANDARD.encode(sig)),
+            "key_version": version
+        }}))
+    })
+}
+
+fn cipher_for(key: &[u8; 32]) -> ChaCha20Poly1305 {
+    ChaCha20Poly1305::new(key.into())
+}
+
+fn encrypt(d: &Double, name: &str, body: &Value) -> Response {
+    if name != ENCRYPTION_KEY {
+        return errors(StatusCode::BAD_REQUEST, &["encryption key not found"]);
+    }
+    let (Some(pt), Some(aad)) = (b64(body, "plaintext"), b64(body, "associated_data")) else {
+        return errors(
+            StatusCode::BAD_REQUEST,
+            &["failed to base64-decode plaintext"],
+        );
+    };
+    d.with(|s| {
+        let version = s.encryption.len();
+        let mut nonce = [0u8; 12];
+        OsRng.fill_bytes(&mut nonce);
+        let ct = cipher_for(&s.encryption[version - 1])
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &pt,
+                    aad: &aad,
+                },
+            )
+            .unwrap();
+        let mut raw = nonce.to_vec();
+        raw.extend_from_slice(&ct);
+        ok(json!({ "data": {
+            "ciphertext": format!("vault:v{version}:{}", STANDARD.encode(raw)),
+            "key_version": version
+        }}))
+    })
+}
+
+fn decrypt(d: &Double, name: &str, body: &Value) -> Response {
+    if name != ENCRYPTION_KEY {
+        return errors(StatusCode::BAD_REQUEST, &["encryption key not found"]);
+    }
+    let ct = body.get("ciphertext").and_then(Value::as_str).unwrap_or("");
+    let aad = b64(body, "associated_data").unwrap_or_default();
+    let parsed = ct
+        .strip_prefix("vault:v")
+        .and_then(|r| r.split_once(':'))
+        .and_then(|(v, p)| Some((v.parse::<usize>().ok()?, STANDARD.decode(p).ok()?)));
+    let Some((version, raw)) = parsed else {
+        return errors(StatusCode::BAD_REQUEST, &["invalid ciphertext: no prefix"]);
+    };
+    d.with(|s| {
+        if version == 0 || version > s.encryption.len() || raw.len() < 12 {
+            return errors(StatusCode::BAD_REQUEST, &["invalid key version"]);
+        }
+        let (nonce, ct) = raw.split_at(12);
+        match cipher_for(&s.encryption[version - 1])
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
+        {
+            Ok(pt) => ok(json!({ "data": { "plaintext": STANDARD.encode(pt) } })),
+            Err(_) => errors(
+                StatusCode::BAD_REQUEST,
+                &["cipher: message authentication failed"],
+            ),
+        }
+    })
+}
+
+fn kv_get(d: &Double, path: &str) -> Response {
+    d.with(|s| match s.kv.get(path) {
+        Some(data) => ok(json!({ "data": {
+            "data": data,
+            "metadata": { "created_time": "2026-01-02T03:04:05Z", "deletion_time": "",
+                          "destroyed": false, "version": 1 }
+        }})),
+        None => errors(StatusCode::NOT_FOUND, &[]),
+    })
+}
+
+fn kv_put(d: &Double, path: &str, body: &Value) -> Response {
+    let Some(data) = body.get("data").filter(|v| v.is_object()) else {
+        return errors(StatusCode::BAD_REQUEST, &["no data provided"]);
+    };
+    d.with(|s| {
+        s.kv.insert(path.to_owned(), data.clone());
+        ok(
+            json!({ "data": { "created_time": "2026-01-02T03:04:05Z", "deletion_time": "",
+                             "destroyed": false, "version": 1 } }),
+        )
+    })
+}
