@@ -14,13 +14,14 @@ seconds="${2:-10}"
 connections="${3:-64}"
 threads=2
 port=18000
-count=$(( 25000 * seconds ))
+count=$(( 45000 * seconds ))
 work="$(mktemp -d)"
 trap 'kill "${genesis_pid:-}" 2>/dev/null || true; [[ "$replay" == redis ]] && { redis_instance test; redis_stop; } ; rm -rf "$work"' EXIT
 
 have wrk || as_root apt-get install -y -qq wrk
 log "building release binaries"
-cargo build --release -q -p genesis -p client --example presolve
+cargo build --release -q -p genesis
+cargo build --release -q -p client --example presolve
 bin="$(target_dir)/release"
 
 env_vars=(

@@ -13,6 +13,7 @@
 //! - [`ops`]: `GET /health`, `GET /ready` (database, cache, key backend), `GET /metrics`,
 //!   `GET /openapi.json`.
 //! - [`cli`]: the `serve` / `migrate` / `openapi` command line and start-up sequence.
+//! - [`key_backend`]: the local or Vault key backend from a service's settings.
 //! - [`serve`]: listening on TCP or a Unix socket with graceful shutdown on SIGTERM/SIGINT.
 //!
 //! It knows nothing of admission tokens, OPAQUE or OIDC: those belong to the services and crates.
@@ -21,6 +22,7 @@
 
 pub mod backends;
 pub mod cli;
+pub mod key_backend;
 pub mod listen;
 pub mod metrics;
 pub mod middleware;

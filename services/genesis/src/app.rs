@@ -127,7 +127,7 @@ pub async fn connect(settings: &Settings) -> Result<Dependencies, StartError> {
         database_max_connections: settings.database_max_connections,
         migrator: &MIGRATOR,
         cache_url: settings.redis_url.as_ref(),
-        keys: settings.keys_config(),
+        keys: settings.keys_config()?,
     })
     .await?)
 }

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use server::{
     ListenAddr, Secret,
     cli::ServiceSettings,
+    key_backend::{BackendKind, KeySettings, VaultAuthKind},
     middleware::HttpPolicy,
     settings::{LogFormat, SettingsError, comma_list},
 };
@@ -36,8 +37,32 @@ pub struct Settings {
     pub database_max_connections: u32,
     /// Valkey/Redis for replay protection across replicas; in-memory when unset.
     pub redis_url: Option<Secret<String>>,
+    /// `local` (key files in `keys_dir`, the default) or `vault` (Transit and KV v2).
+    pub keys_backend: BackendKind,
     /// Folder of the local key backend.
     pub keys_dir: PathBuf,
+    /// Name of the Ed25519 admission signing key (a file, or a Transit `ed25519` key).
+    pub keys_signing_key: String,
+    /// Name of the encryption key (a file, or a Transit `chacha20-poly1305` key).
+    pub keys_encryption_key: String,
+    /// Vault or OpenBao address: `https://vault:8200`, or `unix:///run/vault/agent.sock`.
+    pub vault_addr: String,
+    /// `approle` or `agent`.
+    pub vault_auth: VaultAuthKind,
+    /// Mount of the AppRole auth method.
+    pub vault_approle_mount: String,
+    /// AppRole role id.
+    pub vault_role_id: String,
+    /// AppRole secret id.
+    pub vault_secret_id: Option<Secret<String>>,
+    /// Mount of the Transit engine.
+    pub vault_transit_mount: String,
+    /// Mount of the KV v2 engine (the proof-of-work MAC key lives there).
+    pub vault_kv_mount: String,
+    /// Path prefix under the KV mount.
+    pub vault_kv_prefix: String,
+    /// Deadline of each Vault call, in milliseconds.
+    pub vault_timeout_ms: u64,
     /// `auto`, `pretty` or `json`.
     pub log_format: LogFormat,
     /// Largest request body in bytes.
@@ -86,7 +111,19 @@ impl Default for Settings {
             database_url: None,
             database_max_connections: 5,
             redis_url: None,
+            keys_backend: BackendKind::Local,
             keys_dir: PathBuf::from("var/genesis/keys"),
+            keys_signing_key: "genesis-admission".to_owned(),
+            keys_encryption_key: "genesis".to_owned(),
+            vault_addr: String::new(),
+            vault_auth: VaultAuthKind::Approle,
+            vault_approle_mount: "approle".to_owned(),
+            vault_role_id: String::new(),
+            vault_secret_id: None,
+            vault_transit_mount: "transit".to_owned(),
+            vault_kv_mount: "secret".to_owned(),
+            vault_kv_prefix: "permesi/genesis".to_owned(),
+            vault_timeout_ms: 5_000,
             log_format: LogFormat::Auto,
             max_body_bytes: 16 * 1024,
             request_timeout_ms: 10_000,
@@ -131,8 +168,11 @@ impl Settings {
             },
             boost_bits: self.pow_boost_bits,
             // The local signer signs with the key the public key came from; a Vault signer is
-            // checked on every token.
-            signature_check: admission_token::SignatureCheck::Trusted,
+            // outside this process, so each of its signatures is checked before use.
+            signature_check: match self.keys_backend {
+                BackendKind::Local => admission_token::SignatureCheck::Trusted,
+                BackendKind::Vault => admission_token::SignatureCheck::Verify,
+            },
         })
     }
 
@@ -165,13 +205,25 @@ impl Settings {
         }
     }
 
-    /// The key backend: local files named for genesis's signing and encryption keys.
-    pub fn keys_config(&self) -> keys::BackendConfig {
-        keys::BackendConfig::Local(keys::LocalConfig {
-            dir: self.keys_dir.clone(),
-            signing_key: "genesis-admission".to_owned(),
-            encryption_key: "genesis".to_owned(),
-        })
+    /// The key backend: local files, or Vault Transit and KV v2.
+    pub fn keys_config(&self) -> Result<keys::BackendConfig, SettingsError> {
+        KeySettings {
+            prefix: "GENESIS",
+            backend: self.keys_backend,
+            dir: &self.keys_dir,
+            signing_key: &self.keys_signing_key,
+            encryption_key: &self.keys_encryption_key,
+            vault_addr: &self.vault_addr,
+            vault_auth: self.vault_auth,
+            vault_approle_mount: &self.vault_approle_mount,
+            vault_role_id: &self.vault_role_id,
+            vault_secret_id: self.vault_secret_id.as_ref(),
+            vault_transit_mount: &self.vault_transit_mount,
+            vault_kv_mount: &self.vault_kv_mount,
+            vault_kv_prefix: &self.vault_kv_prefix,
+            vault_timeout_ms: self.vault_timeout_ms,
+        }
+        .to_config()
     }
 }
 
@@ -189,6 +241,7 @@ impl ServiceSettings for Settings {
     }
 
     fn validate(&self) -> Result<(), SettingsError> {
+        self.keys_config()?;
         self.admission()?;
         self.trusted_proxies()?;
         let ranges: [(&str, bool); 8] = [

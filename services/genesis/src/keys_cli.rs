@@ -36,7 +36,7 @@ fn failed(what: &str, e: impl std::fmt::Display) -> StartError {
 /// Runs a keys subcommand.
 pub async fn run(settings: &Settings, command: KeysCommand) -> Result<(), StartError> {
     let KeysCommand::Keys(action) = command;
-    let backend = keys::KeyBackend::open(settings.keys_config())
+    let backend = keys::KeyBackend::open(settings.keys_config()?)
         .await
         .map_err(|e| failed("key backend", e))?;
     let signer = backend.signer();

@@ -1,19 +1,18 @@
-//! The one HTTP path to Vault: request, timeout, status mapping, token handling.
+//! The one path to Vault: vaultrs API functions over a reqwest client built here
+//! (TCP or Vault Agent Unix socket), one timeout, one error mapping, token handling.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-pub(crate) use reqwest::Method;
-use reqwest::StatusCode;
-use reqwest::header::HeaderValue;
-use serde_json::{Value, json};
+use vaultrs::api::AuthInfo;
+use vaultrs::client::{Client as _, VaultClient as ApiClient, VaultClientSettingsBuilder};
+use vaultrs::error::ClientError;
 use zeroize::Zeroizing;
 
 use super::{Endpoint, VaultAuth, validate_path};
 use crate::KeysError;
 
-/// Largest Vault answer read (key listings of many versions stay far below).
-const MAX_BODY: usize = 1024 * 1024;
 /// Shortest wait between two renewals, whatever the lease says.
 const MIN_RENEW_WAIT: Duration = Duration::from_millis(100);
 const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
@@ -31,6 +30,8 @@ struct Lease {
 
 struct Token {
     value: Zeroizing<String>,
+    /// A vaultrs client sending `value` as `X-Vault-Token`.
+    api: Arc<ApiClient>,
     generation: u64,
     obtained: Instant,
 }
@@ -48,11 +49,15 @@ enum Auth {
     AppRole(AppRole),
 }
 
-/// HTTP client for one Vault address; shared by the signer, cipher and secret store.
+/// Vault client for one address; shared by the signer, cipher and secret store.
 pub(crate) struct VaultClient {
+    /// The transport every vaultrs client of this backend uses (TCP or Unix socket).
     http: reqwest::Client,
-    /// `<scheme>://<host>/v1/`.
+    /// Base URL given to rustify (`http://localhost` on a Unix socket).
     base: String,
+    /// vaultrs client without a token: AppRole login, and every call in Agent mode
+    /// (the agent injects the token).
+    anonymous: Arc<ApiClient>,
     endpoint: Endpoint,
     auth: Auth,
     renewal: Mutex<Option<tokio::task::AbortHandle>>,
@@ -81,28 +86,9 @@ impl Drop for VaultClient {
     }
 }
 
-fn map_reqwest(e: &reqwest::Error) -> KeysError {
-    if e.is_timeout() {
-        KeysError::Timeout
-    } else if e.is_connect() {
-        KeysError::Unavailable(format!("cannot connect to Vault: {e}"))
-    } else {
-        KeysError::Unavailable(format!("Vault request failed: {e}"))
-    }
-}
-
-/// Joins Vault's `{"errors":[...]}` into one bounded line.
-fn vault_errors(body: &Value) -> String {
-    let mut msg = body
-        .get("errors")
-        .and_then(Value::as_array)
-        .map(|errs| {
-            errs.iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join("; ")
-        })
-        .unwrap_or_default();
+/// Bounded, one-line form of Vault's `errors` list.
+fn join_errors(errors: &[String]) -> String {
+    let mut msg = errors.join("; ");
     if msg.len() > 256 {
         let mut cut = 256;
         while !msg.is_char_boundary(cut) {
@@ -113,48 +99,80 @@ fn vault_errors(body: &Value) -> String {
     msg
 }
 
-/// The one mapping from an HTTP status to the crate's error.
-fn map_status(status: StatusCode, body: Value, path: &str) -> Result<Value, KeysError> {
-    if status.is_success() {
-        return Ok(body);
-    }
-    let detail = format!("{path}: {} {}", status.as_u16(), vault_errors(&body));
+/// The one mapping from a non-success HTTP status to the crate's error.
+fn map_status(code: u16, errors: &[String], what: &str) -> KeysError {
+    let detail = format!("{what}: {code} {}", join_errors(errors));
     let detail = detail.trim_end().to_owned();
-    Err(match status {
-        StatusCode::BAD_REQUEST => KeysError::Rejected(detail),
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => KeysError::Denied(detail),
-        StatusCode::NOT_FOUND => KeysError::NotFound(detail),
-        s if s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error() => {
-            KeysError::Unavailable(detail)
-        }
+    match code {
+        400 => KeysError::Rejected(detail),
+        401 | 403 => KeysError::Denied(detail),
+        404 => KeysError::NotFound(detail),
+        429 | 500..=599 => KeysError::Unavailable(detail),
         _ => KeysError::Rejected(detail),
-    })
+    }
 }
 
-fn parse_auth(body: &Value) -> Result<(Zeroizing<String>, Lease), KeysError> {
-    let auth = body
-        .get("auth")
-        .ok_or_else(|| KeysError::Corrupt("Vault auth answer lacks auth".into()))?;
-    let token = auth
-        .get("client_token")
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| KeysError::Corrupt("Vault auth answer lacks auth.client_token".into()))?;
-    let duration = auth
-        .get("lease_duration")
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
-    let renewable = auth
-        .get("renewable")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    Ok((
-        Zeroizing::new(token.to_owned()),
-        Lease {
-            duration: Duration::from_secs(duration),
-            renewable,
+/// Transport failures, as reqwest reports them through rustify.
+fn map_transport(source: &(dyn std::error::Error + 'static), what: &str) -> KeysError {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(source);
+    while let Some(e) = cur {
+        if let Some(r) = e.downcast_ref::<reqwest::Error>() {
+            return if r.is_timeout() {
+                KeysError::Timeout
+            } else if r.is_connect() {
+                KeysError::Unavailable(format!("{what}: cannot connect to Vault: {r}"))
+            } else {
+                KeysError::Unavailable(format!("{what}: Vault request failed: {r}"))
+            };
+        }
+        cur = e.source();
+    }
+    KeysError::Unavailable(format!("{what}: Vault request failed: {source}"))
+}
+
+/// The one mapping from a vaultrs error to the crate's error.
+fn map_err(e: ClientError, what: &str) -> KeysError {
+    use rustify::errors::ClientError as Rest;
+    match e {
+        ClientError::APIError { code, errors } => map_status(code, &errors, what),
+        ClientError::RestClientError { source } => match source {
+            // An error status whose body is not Vault's `{"errors":[...]}`.
+            Rest::ServerResponseError { code, .. } => map_status(code, &[], what),
+            Rest::RequestError { source, .. } | Rest::ResponseError { source } => {
+                map_transport(source.as_ref(), what)
+            }
+            Rest::ResponseParseError { .. } | Rest::ResponseConversionError { .. } => {
+                KeysError::Corrupt(format!("{what}: Vault answer could not be parsed"))
+            }
+            other => KeysError::Config(format!("{what}: cannot build the Vault request: {other}")),
         },
-    ))
+        ClientError::JsonParseError { source } => {
+            KeysError::Corrupt(format!("{what}: Vault answer: {source}"))
+        }
+        ClientError::ResponseEmptyError | ClientError::ResponseDataEmptyError => {
+            KeysError::Corrupt(format!("{what}: Vault answer lacks data"))
+        }
+        other => KeysError::Unavailable(format!("{what}: {other}")),
+    }
+}
+
+fn lease_of(auth: &AuthInfo) -> Lease {
+    Lease {
+        duration: Duration::from_secs(auth.lease_duration),
+        renewable: auth.renewable,
+    }
+}
+
+/// A token goes into a header: refuse anything that is not visible ASCII
+/// (vaultrs would panic on it).
+fn checked_token(auth: &AuthInfo) -> Result<Zeroizing<String>, KeysError> {
+    let t = &auth.client_token;
+    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(KeysError::Corrupt(
+            "Vault auth answer: client_token is empty or not a valid header".into(),
+        ));
+    }
+    Ok(Zeroizing::new(t.clone()))
 }
 
 impl VaultClient {
@@ -170,21 +188,46 @@ impl VaultClient {
             ));
         }
         let endpoint = Endpoint::parse(addr)?;
+        // reqwest is built without a bundled crypto provider; use ring unless the
+        // process already installed one (an error here means one is installed).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+
         let builder = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .user_agent(concat!("permesi-keys/", env!("CARGO_PKG_VERSION")));
         let (builder, base) = match &endpoint {
-            Endpoint::Tcp(a) => (builder, format!("{a}/v1/")),
+            Endpoint::Tcp(a) => (builder, a.clone()),
             // The host part is ignored on a Unix socket; Vault Agent does not check it.
             Endpoint::Unix(path) => (
                 builder.unix_socket(path.as_path()).no_proxy(),
-                "http://localhost/v1/".to_owned(),
+                "http://localhost".to_owned(),
             ),
         };
+        reqwest::Url::parse(&base)
+            .map_err(|e| KeysError::Config(format!("Vault address {addr:?}: {e}")))?;
         let http = builder
             .build()
             .map_err(|e| KeysError::Config(format!("cannot build the Vault HTTP client: {e}")))?;
+
+        // Every setting given explicitly, so that VAULT_* variables of the environment
+        // (VAULT_TOKEN above all: Agent mode sends no token) do not leak in.
+        let settings = VaultClientSettingsBuilder::default()
+            .address(&base)
+            .token("")
+            .ca_certs(Vec::new())
+            .identity(None)
+            .verify(true)
+            .namespace(None)
+            .timeout(Some(timeout))
+            .build()
+            .map_err(|e| KeysError::Config(format!("Vault client settings: {e}")))?;
+        let mut anonymous = ApiClient::new(settings)
+            .map_err(|e| KeysError::Config(format!("cannot build the Vault client: {e}")))?;
+        // vaultrs's own HTTP client cannot reach a Unix socket: swap in ours.
+        anonymous.http = rustify::clients::reqwest::Client::new(&base, http.clone());
+        let anonymous = Arc::new(anonymous);
+
         let auth = match auth {
             VaultAuth::Agent => Auth::Agent,
             VaultAuth::AppRole {
@@ -197,6 +240,7 @@ impl VaultClient {
                 secret_id: Zeroizing::new(secret_id),
                 token: RwLock::new(Token {
                     value: Zeroizing::new(String::new()),
+                    api: Arc::clone(&anonymous),
                     generation: 0,
                     obtained: Instant::now(),
                 }),
@@ -206,6 +250,7 @@ impl VaultClient {
         let client = Arc::new(Self {
             http,
             base,
+            anonymous,
             endpoint,
             auth,
             renewal: Mutex::new(None),
@@ -220,123 +265,100 @@ impl VaultClient {
         Ok(client)
     }
 
-    /// One HTTP exchange; `path` is relative to `/v1/`.
-    async fn raw(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-        token: Option<&str>,
-    ) -> Result<(StatusCode, Value), KeysError> {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header("X-Vault-Request", "true");
-        if let Some(token) = token {
-            let mut value = HeaderValue::from_str(token)
-                .map_err(|_| KeysError::Corrupt("Vault token is not a valid header".into()))?;
-            value.set_sensitive(true);
-            req = req.header("X-Vault-Token", value);
-        }
-        if let Some(body) = body {
-            req = req.json(body);
-        }
-        let resp = req.send().await.map_err(|e| map_reqwest(&e))?;
-        let status = resp.status();
-        if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
-            return Err(KeysError::Corrupt(format!(
-                "{path}: Vault answer too large"
-            )));
-        }
-        let bytes = resp.bytes().await.map_err(|e| map_reqwest(&e))?;
-        if bytes.len() > MAX_BODY {
-            return Err(KeysError::Corrupt(format!(
-                "{path}: Vault answer too large"
-            )));
-        }
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            match serde_json::from_slice(&bytes) {
-                Ok(v) => v,
-                Err(_) if !status.is_success() => Value::Null,
-                Err(e) => return Err(KeysError::Corrupt(format!("{path}: Vault answer: {e}"))),
-            }
+    /// A vaultrs client on the shared transport that sends `token`.
+    fn api_with_token(&self, token: &str) -> ApiClient {
+        let mut api = ApiClient {
+            http: rustify::clients::reqwest::Client::new(&self.base, self.http.clone()),
+            middle: self.anonymous.middle.clone(),
+            settings: self.anonymous.settings.clone(),
         };
-        Ok((status, value))
+        api.set_token(token);
+        api
     }
 
-    fn current_token(&self) -> Option<(Zeroizing<String>, u64, Instant)> {
+    /// The vaultrs client to use now, with its token's generation and age (AppRole).
+    fn current(&self) -> (Arc<ApiClient>, Option<(u64, Instant)>) {
         match &self.auth {
-            Auth::Agent => None,
+            Auth::Agent => (Arc::clone(&self.anonymous), None),
             Auth::AppRole(a) => {
                 let t = match a.token.read() {
                     Ok(t) => t,
                     Err(p) => p.into_inner(),
                 };
-                Some((t.value.clone(), t.generation, t.obtained))
+                (Arc::clone(&t.api), Some((t.generation, t.obtained)))
             }
         }
     }
 
-    /// Calls Vault with the current token and maps the answer. With AppRole, a 403 on a
-    /// token older than [`MIN_RELOGIN_INTERVAL`] triggers one new login and one retry.
-    pub(crate) async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<Value, KeysError> {
-        let token = self.current_token();
-        let (status, value) = self
-            .raw(
-                method.clone(),
-                path,
-                body,
-                token.as_ref().map(|t| t.0.as_str()),
-            )
-            .await?;
-        if status == StatusCode::FORBIDDEN
-            && let Some((_, generation, obtained)) = token
-            && obtained.elapsed() >= MIN_RELOGIN_INTERVAL
-        {
-            tracing::info!(
-                path,
-                "Vault answered 403; logging in again and retrying once"
-            );
-            self.relogin(generation).await?;
-            let token = self.current_token();
-            let (status, value) = self
-                .raw(method, path, body, token.as_ref().map(|t| t.0.as_str()))
-                .await?;
-            return map_status(status, value, path);
+    /// Runs one vaultrs call (`op`, given the client to use) and maps its error. With
+    /// AppRole, a 403 on a token older than [`MIN_RELOGIN_INTERVAL`] triggers one new
+    /// login and one retry.
+    pub(crate) async fn call<T, F, Fut>(&self, what: &str, op: F) -> Result<T, KeysError>
+    where
+        F: Fn(Arc<ApiClient>) -> Fut,
+        Fut: Future<Output = Result<T, ClientError>>,
+    {
+        let (api, token) = self.current();
+        match op(api).await {
+            Ok(v) => Ok(v),
+            Err(ClientError::APIError { code: 403, .. })
+                if token.is_some_and(|(_, obtained)| {
+                    obtained.elapsed() >= MIN_RELOGIN_INTERVAL
+                }) =>
+            {
+                tracing::info!(
+                    what,
+                    "Vault answered 403; logging in again and retrying once"
+                );
+                if let Some((generation, _)) = token {
+                    self.relogin(generation).await?;
+                }
+                let (api, _) = self.current();
+                op(api).await.map_err(|e| map_err(e, what))
+            }
+            Err(e) => Err(map_err(e, what)),
         }
-        map_status(status, value, path)
     }
 
-    /// AppRole login; stores the new token.
+    /// Stores a token Vault issued (login or renewal).
+    fn store_token(a: &AppRole, token: Zeroizing<String>, api: ApiClient, always: bool) {
+        let mut slot = match a.token.write() {
+            Ok(t) => t,
+            Err(p) => p.into_inner(),
+        };
+        if always || *slot.value != *token {
+            slot.value = token;
+            slot.api = Arc::new(api);
+            slot.generation += 1;
+            slot.obtained = Instant::now();
+        }
+    }
+
+    /// AppRole login (`vaultrs::auth::approle::login`, sent without a token); stores
+    /// the new token.
     async fn login(&self) -> Result<Lease, KeysError> {
         let Auth::AppRole(a) = &self.auth else {
             return Err(KeysError::Config(
                 "no AppRole credentials (Vault Agent mode)".into(),
             ));
         };
-        let body = json!({ "role_id": a.role_id, "secret_id": a.secret_id.as_str() });
-        let path = format!("auth/{}/login", a.mount);
-        let (status, value) = self.raw(Method::POST, &path, Some(&body), None).await?;
+        let what = format!("auth/{}/login", a.mount);
+        let info = vaultrs::auth::approle::login(
+            self.anonymous.as_ref(),
+            &a.mount,
+            &a.role_id,
+            a.secret_id.as_str(),
+        )
+        .await
         // Vault answers 400 "invalid role or secret ID".
-        let value = map_status(status, value, &path).map_err(|e| match e {
+        .map_err(|e| match map_err(e, &what) {
             KeysError::Rejected(m) => KeysError::Denied(m),
             other => other,
         })?;
-        let (token, lease) = parse_auth(&value)?;
-        let mut slot = match a.token.write() {
-            Ok(t) => t,
-            Err(p) => p.into_inner(),
-        };
-        slot.value = token;
-        slot.generation += 1;
-        slot.obtained = Instant::now();
+        let token = checked_token(&info)?;
+        let lease = lease_of(&info);
+        let api = self.api_with_token(&token);
+        Self::store_token(a, token, api, true);
         tracing::debug!(
             lease_secs = lease.duration.as_secs(),
             "logged in to Vault with AppRole"
@@ -350,37 +372,46 @@ impl VaultClient {
             return Ok(());
         };
         let _guard = a.login_lock.lock().await;
-        if self.current_token().is_some_and(|t| t.1 != seen_generation) {
+        if self
+            .current()
+            .1
+            .is_some_and(|(generation, _)| generation != seen_generation)
+        {
             return Ok(());
         }
         self.login().await.map(|_| ())
     }
 
-    /// `POST auth/token/renew-self`; keeps the token Vault returns.
+    /// `vaultrs::token::renew_self`; keeps the token Vault returns.
     async fn renew(&self) -> Result<Lease, KeysError> {
         let Auth::AppRole(a) = &self.auth else {
             return Err(KeysError::Config(
                 "no token to renew (Vault Agent mode)".into(),
             ));
         };
-        let value = self
-            .call(Method::POST, "auth/token/renew-self", Some(&json!({})))
+        let info = self
+            .call("auth/token/renew-self", |api| async move {
+                vaultrs::token::renew_self(api.as_ref(), None).await
+            })
             .await?;
-        let (token, lease) = parse_auth(&value)?;
-        let mut slot = match a.token.write() {
-            Ok(t) => t,
-            Err(p) => p.into_inner(),
-        };
-        if *slot.value != *token {
-            slot.value = token;
-            slot.generation += 1;
-            slot.obtained = Instant::now();
-        }
+        let token = checked_token(&info)?;
+        let lease = lease_of(&info);
+        let api = self.api_with_token(&token);
+        Self::store_token(a, token, api, false);
         tracing::debug!(
             lease_secs = lease.duration.as_secs(),
             "renewed the Vault token"
         );
         Ok(lease)
+    }
+
+    /// `vaultrs::token::lookup_self`: the token (or the agent's) is valid.
+    pub(crate) async fn lookup_self(&self) -> Result<(), KeysError> {
+        self.call("auth/token/lookup-self", |api| async move {
+            vaultrs::token::lookup_self(api.as_ref()).await
+        })
+        .await
+        .map(|_| ())
     }
 }
 
@@ -444,23 +475,37 @@ mod tests {
 
     #[test]
     fn status_mapping() {
-        let body = json!({"errors": ["permission denied"]});
-        let m = |s: u16| {
-            map_status(
-                StatusCode::from_u16(s).unwrap_or(StatusCode::OK),
-                body.clone(),
+        let errors = vec!["permission denied".to_owned()];
+        let m = |code: u16| {
+            map_err(
+                ClientError::APIError {
+                    code,
+                    errors: errors.clone(),
+                },
                 "p",
             )
         };
-        assert!(m(200).is_ok());
-        assert!(m(204).is_ok());
-        assert!(matches!(m(400), Err(KeysError::Rejected(_))));
-        assert!(matches!(m(401), Err(KeysError::Denied(_))));
-        assert!(matches!(m(403), Err(KeysError::Denied(ref d)) if d.contains("permission denied")));
-        assert!(matches!(m(404), Err(KeysError::NotFound(_))));
-        assert!(matches!(m(429), Err(KeysError::Unavailable(_))));
-        assert!(matches!(m(500), Err(KeysError::Unavailable(_))));
-        assert!(matches!(m(503), Err(KeysError::Unavailable(_))));
+        assert!(matches!(m(400), KeysError::Rejected(_)));
+        assert!(matches!(m(401), KeysError::Denied(_)));
+        assert!(matches!(m(403), KeysError::Denied(ref d) if d.contains("permission denied")));
+        assert!(matches!(m(404), KeysError::NotFound(_)));
+        assert!(matches!(m(429), KeysError::Unavailable(_)));
+        assert!(matches!(m(500), KeysError::Unavailable(_)));
+        assert!(matches!(m(503), KeysError::Unavailable(_)));
+        let plain = map_err(
+            ClientError::RestClientError {
+                source: rustify::errors::ClientError::ServerResponseError {
+                    code: 502,
+                    content: Some("<html>bad gateway</html>".into()),
+                },
+            },
+            "p",
+        );
+        assert!(matches!(plain, KeysError::Unavailable(ref d) if d.contains("502")));
+        assert!(matches!(
+            map_err(ClientError::ResponseDataEmptyError, "p"),
+            KeysError::Corrupt(_)
+        ));
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Vault / OpenBao backend: Transit for signing and encryption, KV v2 for secrets.
 //!
-//! Every call goes through [`client::VaultClient::call`]: one `reqwest` client (TCP or
-//! Vault Agent Unix socket), one timeout, one error mapping, one 403 handling
-//! (AppRole: log in again and retry once).
+//! Every call is a `vaultrs` API function run through [`client::VaultClient::call`]:
+//! one `reqwest` transport (TCP or Vault Agent Unix socket) under vaultrs, one timeout,
+//! one error mapping, one 403 handling (AppRole: log in again and retry once).
 
 mod client;
 
@@ -12,13 +12,18 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use vaultrs::api::transit::KeyType;
+use vaultrs::api::transit::requests::{
+    DecryptDataRequest, EncryptDataRequest, SignDataRequest,
+};
+use vaultrs::api::transit::responses::{ReadKeyData, ReadKeyResponse};
 use zeroize::Zeroizing;
 
 use crate::names::validate_name;
 use crate::{Cipher, KeysError, Probe, SecretStore, Signer, VerifyingKeyVersion};
-use client::{Method, VaultClient};
+use client::VaultClient;
 
 /// Default deadline of one Vault call.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -97,22 +102,6 @@ fn validate_path(what: &str, path: &str, allow_empty: bool) -> Result<String, Ke
     Ok(trimmed.to_owned())
 }
 
-fn field<'a>(v: &'a Value, path: &[&str]) -> Result<&'a Value, KeysError> {
-    let mut cur = v;
-    for p in path {
-        cur = cur
-            .get(p)
-            .ok_or_else(|| KeysError::Corrupt(format!("Vault answer lacks {}", path.join("."))))?;
-    }
-    Ok(cur)
-}
-
-fn str_field<'a>(v: &'a Value, path: &[&str]) -> Result<&'a str, KeysError> {
-    field(v, path)?.as_str().ok_or_else(|| {
-        KeysError::Corrupt(format!("Vault answer: {} is not a string", path.join(".")))
-    })
-}
-
 /// Splits Vault's `vault:v<N>:<payload>`.
 fn split_vault_prefixed(s: &str) -> Option<(u32, &str)> {
     let rest = s.strip_prefix("vault:v")?;
@@ -131,44 +120,57 @@ struct Transit {
     encryption_key: String,
 }
 
+/// The `type` Transit reports, as Vault spells it.
+fn key_type_name(t: KeyType) -> String {
+    serde_json::to_value(t)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{t:?}"))
+}
+
 impl Transit {
-    /// `GET transit/keys/<key>`, checking the key type.
-    async fn read_key(&self, key: &str, expected_type: &str) -> Result<Value, KeysError> {
-        let body = self
+    /// `vaultrs::transit::key::read`, checking the key type.
+    async fn read_key(&self, key: &str, expected: KeyType) -> Result<ReadKeyResponse, KeysError> {
+        let mount = self.mount.as_str();
+        let what = format!("{mount}/keys/{key}");
+        let info = self
             .client
-            .call(Method::GET, &format!("{}/keys/{key}", self.mount), None)
+            .call(&what, |api| async move {
+                vaultrs::transit::key::read(api.as_ref(), mount, key).await
+            })
             .await?;
-        let data = field(&body, &["data"])?;
-        let ty = str_field(data, &["type"])?;
-        if ty != expected_type {
+        let (got, want) = (key_type_name(info.key_type), key_type_name(expected));
+        if got != want {
             return Err(KeysError::Config(format!(
-                "Transit key {key:?} has type {ty:?}, expected {expected_type:?}"
+                "Transit key {key:?} has type {got:?}, expected {want:?}"
             )));
         }
-        Ok(body)
+        Ok(info)
     }
 }
 
 #[async_trait::async_trait]
 impl Signer for Transit {
     async fn versions(&self) -> Result<Vec<VerifyingKeyVersion>, KeysError> {
-        let body = self.read_key(&self.signing_key, "ed25519").await?;
-        let keys = field(&body, &["data", "keys"])?
-            .as_object()
-            .ok_or_else(|| KeysError::Corrupt("Vault answer: data.keys is not an object".into()))?;
+        let info = self.read_key(&self.signing_key, KeyType::Ed25519).await?;
+        let ReadKeyData::Asymmetric(keys) = info.keys else {
+            return Err(KeysError::Corrupt(
+                "Vault answer: data.keys holds no public keys".into(),
+            ));
+        };
         let mut out = Vec::with_capacity(keys.len());
-        for (ver, info) in keys {
+        for (ver, entry) in keys {
             let version: u32 = ver
                 .parse()
                 .map_err(|_| KeysError::Corrupt(format!("Vault key version {ver:?}")))?;
             let pk = STANDARD
-                .decode(str_field(info, &["public_key"])?)
+                .decode(&entry.public_key)
                 .map_err(|_| KeysError::Corrupt(format!("version {version}: public key base64")))?;
             let public_key: [u8; 32] = pk.try_into().map_err(|_| {
                 KeysError::Corrupt(format!("version {version}: public key is not 32 bytes"))
             })?;
             let created_at = OffsetDateTime::parse(
-                str_field(info, &["creation_time"])?,
+                &entry.creation_time,
                 &time::format_description::well_known::Rfc3339,
             )
             .map_err(|e| KeysError::Corrupt(format!("version {version}: creation_time: {e}")))?;
@@ -186,17 +188,19 @@ impl Signer for Transit {
         if version == 0 {
             return Err(KeysError::NotFound("signing key version 0".into()));
         }
-        let body = json!({ "input": STANDARD.encode(message), "key_version": version });
+        let (mount, key) = (self.mount.as_str(), self.signing_key.as_str());
+        let input = STANDARD.encode(message);
+        let input = input.as_str();
         let answer = self
             .client
-            .call(
-                Method::POST,
-                &format!("{}/sign/{}", self.mount, self.signing_key),
-                Some(&body),
-            )
+            .call(&format!("{mount}/sign/{key}"), |api| async move {
+                let mut opts = SignDataRequest::builder();
+                opts.key_version(u64::from(version));
+                vaultrs::transit::data::sign(api.as_ref(), mount, key, input, Some(&mut opts))
+                    .await
+            })
             .await?;
-        let sig = str_field(&answer, &["data", "signature"])?;
-        let (got, b64) = split_vault_prefixed(sig)
+        let (got, b64) = split_vault_prefixed(&answer.signature)
             .ok_or_else(|| KeysError::Corrupt("Vault signature lacks vault:v<N>: prefix".into()))?;
         if got != version {
             // Fail closed: a signature by another version is useless to verifiers.
@@ -212,12 +216,11 @@ impl Signer for Transit {
     }
 
     async fn rotate(&self) -> Result<VerifyingKeyVersion, KeysError> {
+        let (mount, key) = (self.mount.as_str(), self.signing_key.as_str());
         self.client
-            .call(
-                Method::POST,
-                &format!("{}/keys/{}/rotate", self.mount, self.signing_key),
-                Some(&json!({})),
-            )
+            .call(&format!("{mount}/keys/{key}/rotate"), |api| async move {
+                vaultrs::transit::key::rotate(api.as_ref(), mount, key).await
+            })
             .await?;
         self.versions()
             .await?
@@ -229,46 +232,70 @@ impl Signer for Transit {
 #[async_trait::async_trait]
 impl Cipher for Transit {
     async fn encrypt(&self, plaintext: &[u8], aad: &[u8]) -> Result<String, KeysError> {
+        let (mount, key) = (self.mount.as_str(), self.encryption_key.as_str());
         let plaintext_b64 = Zeroizing::new(STANDARD.encode(plaintext));
-        let body = json!({ "plaintext": *plaintext_b64, "associated_data": STANDARD.encode(aad) });
+        let (pt, aad) = (plaintext_b64.as_str(), STANDARD.encode(aad));
+        let aad = aad.as_str();
         let answer = self
             .client
-            .call(
-                Method::POST,
-                &format!("{}/encrypt/{}", self.mount, self.encryption_key),
-                Some(&body),
-            )
+            .call(&format!("{mount}/encrypt/{key}"), |api| async move {
+                let mut opts = EncryptDataRequest::builder();
+                opts.associated_data(aad);
+                vaultrs::transit::data::encrypt(api.as_ref(), mount, key, pt, Some(&mut opts))
+                    .await
+            })
             .await?;
-        let ct = str_field(&answer, &["data", "ciphertext"])?;
-        if split_vault_prefixed(ct).is_none() {
+        if split_vault_prefixed(&answer.ciphertext).is_none() {
             return Err(KeysError::Corrupt(
                 "Vault ciphertext lacks vault:v<N>: prefix".into(),
             ));
         }
-        Ok(ct.to_owned())
+        Ok(answer.ciphertext)
     }
 
     async fn decrypt(&self, ciphertext: &str, aad: &[u8]) -> Result<Vec<u8>, KeysError> {
         if split_vault_prefixed(ciphertext).is_none() {
             return Err(KeysError::Decrypt);
         }
-        let body = json!({ "ciphertext": ciphertext, "associated_data": STANDARD.encode(aad) });
+        let (mount, key) = (self.mount.as_str(), self.encryption_key.as_str());
+        let aad = STANDARD.encode(aad);
+        let aad = aad.as_str();
         let answer = self
             .client
-            .call(
-                Method::POST,
-                &format!("{}/decrypt/{}", self.mount, self.encryption_key),
-                Some(&body),
-            )
+            .call(&format!("{mount}/decrypt/{key}"), |api| async move {
+                let mut opts = DecryptDataRequest::builder();
+                opts.associated_data(aad);
+                vaultrs::transit::data::decrypt(
+                    api.as_ref(),
+                    mount,
+                    key,
+                    ciphertext,
+                    Some(&mut opts),
+                )
+                .await
+            })
             .await
             .map_err(|e| match e {
                 // Vault answers 400 for a tampered ciphertext or a wrong aad.
                 KeysError::Rejected(_) => KeysError::Decrypt,
                 other => other,
             })?;
+        let plaintext_b64 = Zeroizing::new(answer.plaintext);
         STANDARD
-            .decode(str_field(&answer, &["data", "plaintext"])?)
+            .decode(plaintext_b64.as_str())
             .map_err(|_| KeysError::Corrupt("Vault plaintext base64".into()))
+    }
+}
+
+/// What a [`SecretStore`] value looks like in KV v2: `{"value": "<base64>"}`.
+#[derive(Serialize, Deserialize)]
+struct KvValue {
+    value: String,
+}
+
+impl Drop for KvValue {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.value);
     }
 }
 
@@ -280,12 +307,13 @@ struct Kv {
 }
 
 impl Kv {
+    /// The secret's path under the KV mount (vaultrs adds `data/`).
     fn path(&self, name: &str) -> Result<String, KeysError> {
         validate_name(name)?;
         Ok(if self.prefix.is_empty() {
-            format!("{}/data/{name}", self.mount)
+            name.to_owned()
         } else {
-            format!("{}/data/{}/{name}", self.mount, self.prefix)
+            format!("{}/{name}", self.prefix)
         })
     }
 }
@@ -294,28 +322,40 @@ impl Kv {
 impl SecretStore for Kv {
     async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, KeysError> {
         let path = self.path(name)?;
-        let answer = match self.client.call(Method::GET, &path, None).await {
+        let (mount, p) = (self.mount.as_str(), path.as_str());
+        // A soft-deleted version has `data.data: null`, read as `None`.
+        let answer = match self
+            .client
+            .call(&format!("{mount}/data/{p}"), |api| async move {
+                vaultrs::kv2::read::<Option<KvValue>>(api.as_ref(), mount, p).await
+            })
+            .await
+        {
             Ok(a) => a,
             Err(KeysError::NotFound(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
-        // A soft-deleted version has `data.data: null`.
-        let data = field(&answer, &["data", "data"])?;
-        if data.is_null() {
+        let Some(data) = answer else {
             return Ok(None);
-        }
-        let value = str_field(data, &["value"])?;
+        };
         STANDARD
-            .decode(value)
+            .decode(&data.value)
             .map(Some)
             .map_err(|_| KeysError::Corrupt(format!("KV secret {name:?}: value base64")))
     }
 
     async fn put(&self, name: &str, value: &[u8]) -> Result<(), KeysError> {
         let path = self.path(name)?;
-        let value_b64 = Zeroizing::new(STANDARD.encode(value));
-        let body = json!({ "data": { "value": *value_b64 } });
-        self.client.call(Method::POST, &path, Some(&body)).await?;
+        let (mount, p) = (self.mount.as_str(), path.as_str());
+        let data = KvValue {
+            value: STANDARD.encode(value),
+        };
+        let data = &data;
+        self.client
+            .call(&format!("{mount}/data/{p}"), |api| async move {
+                vaultrs::kv2::set(api.as_ref(), mount, p, data).await
+            })
+            .await?;
         Ok(())
     }
 }
@@ -330,9 +370,9 @@ impl Probe for VaultProbe {
     async fn check(&self) -> Result<(), KeysError> {
         let t = &self.transit;
         tokio::try_join!(
-            t.client.call(Method::GET, "auth/token/lookup-self", None),
-            t.read_key(&t.signing_key, "ed25519"),
-            t.read_key(&t.encryption_key, "chacha20-poly1305"),
+            t.client.lookup_self(),
+            t.read_key(&t.signing_key, KeyType::Ed25519),
+            t.read_key(&t.encryption_key, KeyType::Chacha20Poly1305),
         )?;
         Ok(())
     }

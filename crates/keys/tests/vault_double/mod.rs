@@ -1,6 +1,8 @@
 //! An HTTP double of the parts of Vault's API the backend uses, written from Vault's
 //! documentation: `/v1/` paths, `X-Vault-Token`, `{"errors":[...]}` bodies, 403 on a
-//! bad or missing token, base64 payloads, `vault:v<N>:` prefixes. Test code only.
+//! bad or missing token, base64 payloads, `vault:v<N>:` prefixes, and every success
+//! answer in Vault's response envelope (`request_id`, `lease_id`, `renewable`,
+//! `lease_duration`, `data`, `wrap_info`, `warnings`, `auth`). Test code only.
 #![allow(clippy::unwrap_used, dead_code)]
 
 use std::collections::{HashMap, HashSet};
@@ -137,6 +139,35 @@ fn ok(body: Value) -> Response {
     (StatusCode::OK, axum::Json(body)).into_response()
 }
 
+/// Vault's response envelope around `data` (secrets engines, token lookup).
+fn data(data: Value) -> Response {
+    ok(json!({
+        "request_id": "5e3e6d44-0d5b-4b0e-9d5c-2f6b1c0e7a11", "lease_id": "", "renewable": false,
+        "lease_duration": 0, "data": data, "wrap_info": null, "warnings": null, "auth": null,
+        "mount_type": ""
+    }))
+}
+
+/// Vault's response envelope around `auth` (logins, token renewal).
+fn auth(auth: Value) -> Response {
+    ok(json!({
+        "request_id": "0f6a3c1e-7a44-4c4e-8a57-5b1d7e0c9d21", "lease_id": "", "renewable": false,
+        "lease_duration": 0, "data": null, "wrap_info": null, "warnings": null, "auth": auth,
+        "mount_type": ""
+    }))
+}
+
+/// The `auth` block Vault returns for a token (client_token ... num_uses).
+fn auth_block(token: &str, ttl: u64, renewable: bool) -> Value {
+    json!({
+        "client_token": token, "accessor": format!("acc-{token}"),
+        "policies": ["default", "genesis"], "token_policies": ["default", "genesis"],
+        "identity_policies": null, "metadata": {"role_name": "genesis"},
+        "lease_duration": ttl, "renewable": renewable, "entity_id": "e-genesis",
+        "token_type": "service", "orphan": true, "mfa_requirement": null, "num_uses": 0
+    })
+}
+
 fn b64(v: &Value, field: &str) -> Option<Vec<u8>> {
     STANDARD.decode(v.get(field)?.as_str()?).ok()
 }
@@ -196,9 +227,7 @@ async fn handle(
     let segs: Vec<&str> = path.split('/').collect();
     let resp = match (method.as_str(), segs.as_slice()) {
         ("POST", ["auth", "token", "renew-self"]) => renew(&d, &token),
-        ("GET", ["auth", "token", "lookup-self"]) => {
-            ok(json!({ "data": { "id": token, "policies": ["default"] } }))
-        }
+        ("GET", ["auth", "token", "lookup-self"]) => lookup_self(&d, &token),
         ("GET", ["transit", "keys", name]) => read_key(&d, name),
         ("POST", ["transit", "keys", name, "rotate"]) => rotate(&d, name),
         ("POST", ["transit", "sign", name]) => sign(&d, name, &body),
@@ -227,19 +256,10 @@ fn login(d: &Double, body: &Value) -> Response {
             s.tokens.remove(&format!("hvs.token-{}", s.logins - 2));
         }
         s.tokens.insert(token.clone());
-        json!({
-            "request_id": "r", "lease_id": "", "renewable": false, "lease_duration": 0,
-            "data": null, "wrap_info": null, "warnings": null,
-            "auth": {
-                "client_token": token, "accessor": "acc", "policies": ["default", "genesis"],
-                "token_policies": ["default", "genesis"], "metadata": {"role_name": "genesis"},
-                "lease_duration": s.token_ttl, "renewable": s.renewable,
-                "entity_id": "e", "token_type": "service", "orphan": true
-            }
-        })
+        auth_block(&token, s.token_ttl, s.renewable)
     });
     d.events.notify_waiters();
-    ok(resp)
+    auth(resp)
 }
 
 fn renew(d: &Double, token: &str) -> Response {
@@ -248,15 +268,34 @@ fn renew(d: &Double, token: &str) -> Response {
             return errors(StatusCode::BAD_REQUEST, &["lease is not renewable"]);
         }
         s.renewals += 1;
-        ok(json!({ "auth": {
-            "client_token": token, "accessor": "acc", "policies": ["default"],
-            "lease_duration": s.token_ttl, "renewable": true
-        }}))
+        auth(auth_block(token, s.token_ttl, true))
+    })
+}
+
+fn lookup_self(d: &Double, token: &str) -> Response {
+    d.with(|s| {
+        data(json!({
+            "accessor": format!("acc-{token}"), "creation_time": 1_767_323_045,
+            "creation_ttl": s.token_ttl, "display_name": "approle", "entity_id": "e-genesis",
+            "expire_time": "2026-01-02T04:04:05.123456789Z", "explicit_max_ttl": 0,
+            "id": token, "identity_policies": null, "issue_time": "2026-01-02T03:04:05.123456789Z",
+            "meta": {"role_name": "genesis"}, "num_uses": 0, "orphan": true,
+            "path": "auth/approle/login", "policies": ["default", "genesis"],
+            "renewable": s.renewable, "ttl": s.token_ttl, "type": "service"
+        }))
     })
 }
 
 fn read_key(d: &Double, name: &str) -> Response {
-    d.with(|s| match name {
+    d.with(|s| match key_info(s, name) {
+        Some(info) => data(info),
+        None => errors(StatusCode::NOT_FOUND, &[]),
+    })
+}
+
+/// The `data` of `GET transit/keys/:name`, as Vault documents it.
+fn key_info(s: &Inner, name: &str) -> Option<Value> {
+    match name {
         SIGNING_KEY => {
             let keys: serde_json::Map<String, Value> = s
                 .signing
@@ -266,6 +305,7 @@ fn read_key(d: &Double, name: &str) -> Response {
                     (
                         (i + 1).to_string(),
                         json!({
+                            "certificate_chain": "",
                             "name": "ed25519",
                             "public_key": STANDARD.encode(k.verifying_key().to_bytes()),
                             "creation_time": created.format(&Rfc3339).unwrap(),
@@ -273,25 +313,33 @@ fn read_key(d: &Double, name: &str) -> Response {
                     )
                 })
                 .collect();
-            ok(json!({ "data": {
+            Some(json!({
                 "name": SIGNING_KEY, "type": "ed25519", "keys": keys,
-                "latest_version": s.signing.len(), "min_decryption_version": 1,
-                "min_encryption_version": 0, "supports_signing": true,
-                "supports_encryption": false, "exportable": false, "deletion_allowed": false
-            }}))
+                "latest_version": s.signing.len(), "min_available_version": 0,
+                "min_decryption_version": 1, "min_encryption_version": 0,
+                "deletion_allowed": false, "derived": false, "exportable": false,
+                "allow_plaintext_backup": false, "auto_rotate_period": 0, "imported_key": false,
+                "supports_encryption": false, "supports_decryption": false,
+                "supports_derivation": true, "supports_signing": true
+            }))
         }
         ENCRYPTION_KEY => {
             let keys: serde_json::Map<String, Value> = (1..=s.encryption.len())
                 .map(|v| (v.to_string(), json!(1_767_323_045)))
                 .collect();
-            ok(json!({ "data": {
+            Some(json!({
                 "name": ENCRYPTION_KEY, "type": "chacha20-poly1305", "keys": keys,
-                "latest_version": s.encryption.len(), "supports_encryption": true,
-                "supports_signing": false
-            }}))
+                "latest_version": s.encryption.len(), "min_available_version": 0,
+                "min_decryption_version": 1, "min_encryption_version": 0,
+                "deletion_allowed": false, "derived": false, "exportable": false,
+                "allow_plaintext_backup": false, "auto_rotate_period": 0, "imported_key": false,
+                "convergent_encryption": false,
+                "supports_encryption": true, "supports_decryption": true,
+                "supports_derivation": true, "supports_signing": false
+            }))
         }
-        _ => errors(StatusCode::NOT_FOUND, &[]),
-    })
+        _ => None,
+    }
 }
 
 fn rotate(d: &Double, name: &str) -> Response {
@@ -299,11 +347,11 @@ fn rotate(d: &Double, name: &str) -> Response {
         SIGNING_KEY => {
             s.signing
                 .push((SigningKey::generate(&mut OsRng), OffsetDateTime::now_utc()));
-            StatusCode::NO_CONTENT.into_response()
+            data(key_info(s, name).unwrap())
         }
         ENCRYPTION_KEY => {
             s.encryption.push(random_key());
-            StatusCode::NO_CONTENT.into_response()
+            data(key_info(s, name).unwrap())
         }
         _ => errors(StatusCode::BAD_REQUEST, &["key not found"]),
     })
@@ -334,10 +382,10 @@ fn sign(d: &Double, name: &str, body: &Value) -> Response {
         }
         let key = &s.signing[usize::try_from(version - 1).unwrap()].0;
         let sig = key.sign(&input).to_bytes();
-        ok(json!({ "data": {
+        data(json!({
             "signature": format!("vault:v{version}:{}", STANDARD.encode(sig)),
             "key_version": version
-        }}))
+        }))
     })
 }
 
@@ -370,10 +418,10 @@ fn encrypt(d: &Double, name: &str, body: &Value) -> Response {
             .unwrap();
         let mut raw = nonce.to_vec();
         raw.extend_from_slice(&ct);
-        ok(json!({ "data": {
+        data(json!({
             "ciphertext": format!("vault:v{version}:{}", STANDARD.encode(raw)),
             "key_version": version
-        }}))
+        }))
     })
 }
 
@@ -398,7 +446,7 @@ fn decrypt(d: &Double, name: &str, body: &Value) -> Response {
         match cipher_for(&s.encryption[version - 1])
             .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
         {
-            Ok(pt) => ok(json!({ "data": { "plaintext": STANDARD.encode(pt) } })),
+            Ok(pt) => data(json!({ "plaintext": STANDARD.encode(pt) })),
             Err(_) => errors(
                 StatusCode::BAD_REQUEST,
                 &["cipher: message authentication failed"],
@@ -409,24 +457,22 @@ fn decrypt(d: &Double, name: &str, body: &Value) -> Response {
 
 fn kv_get(d: &Double, path: &str) -> Response {
     d.with(|s| match s.kv.get(path) {
-        Some(data) => ok(json!({ "data": {
-            "data": data,
-            "metadata": { "created_time": "2026-01-02T03:04:05Z", "deletion_time": "",
-                          "destroyed": false, "version": 1 }
-        }})),
+        Some(value) => data(json!({
+            "data": value,
+            "metadata": { "created_time": "2026-01-02T03:04:05Z", "custom_metadata": null,
+                          "deletion_time": "", "destroyed": false, "version": 1 }
+        })),
         None => errors(StatusCode::NOT_FOUND, &[]),
     })
 }
 
 fn kv_put(d: &Double, path: &str, body: &Value) -> Response {
-    let Some(data) = body.get("data").filter(|v| v.is_object()) else {
+    let Some(value) = body.get("data").filter(|v| v.is_object()) else {
         return errors(StatusCode::BAD_REQUEST, &["no data provided"]);
     };
     d.with(|s| {
-        s.kv.insert(path.to_owned(), data.clone());
-        ok(
-            json!({ "data": { "created_time": "2026-01-02T03:04:05Z", "deletion_time": "",
-                             "destroyed": false, "version": 1 } }),
-        )
+        s.kv.insert(path.to_owned(), value.clone());
+        data(json!({ "created_time": "2026-01-02T03:04:05Z", "custom_metadata": null,
+                     "deletion_time": "", "destroyed": false, "version": 1 }))
     })
 }

@@ -400,3 +400,75 @@ async fn minted_ids_are_audited_when_enabled() {
             .unwrap();
     assert_eq!(n, 0);
 }
+
+#[tokio::test]
+async fn challenges_get_harder_while_the_mint_is_busy() {
+    let keys = tempfile::tempdir().unwrap();
+    let settings = Settings {
+        pow_boost_threshold: 1,
+        pow_boost_bits: 3,
+        ..fast(settings(&keys).await)
+    };
+    let server = start_with(settings).await;
+    assert_eq!(challenge(&server, "signup").await["difficulty"], 4);
+    // Three mints within at most two one-second windows: one window holds two, above 1/s.
+    for _ in 0..3 {
+        let c = challenge(&server, "signup").await;
+        assert_eq!(admit(&server, &c, solve(&c)).await.status(), StatusCode::OK);
+    }
+    assert_eq!(challenge(&server, "signup").await["difficulty"], 7);
+}
+
+#[tokio::test]
+async fn genesis_keys_rotate_prepublishes_the_next_key() {
+    let keys = tempfile::tempdir().unwrap();
+    let base = fast(settings(&keys).await);
+    let keys_dir = base.keys_dir.clone();
+    let cli = |args: &'static [&'static str]| {
+        let keys_dir = keys_dir.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                crate::common::genesis_binary()
+                    .env("GENESIS_KEYS_DIR", keys_dir)
+                    .args(args)
+                    .output()
+                    .unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    // First start creates version 1.
+    let server = start_with(base).await;
+    let before = json(reqwest::get(server.url("/paserk.json")).await.unwrap()).await;
+    drop(server);
+
+    let out = cli(&["keys", "rotate"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("created version 2"));
+
+    let out = cli(&["keys", "list"]).await;
+    let listing = String::from_utf8(out.stdout).unwrap();
+    let line = |v: &str| listing.lines().find(|l| l.starts_with(v)).unwrap().to_owned();
+    assert!(line("1 ").contains("active"), "{listing}");
+    assert!(line("2 ").contains("next"), "{listing}");
+
+    let out = cli(&["keys", "validate"]).await;
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: 2 published key(s), active version 1"));
+
+    // A genesis started now publishes both; the old key still signs during prepublication.
+    let server = start_with(fast(Settings {
+        keys_dir: keys.path().join("keys"),
+        ..settings(&keys).await
+    }))
+    .await;
+    let after = json(reqwest::get(server.url("/paserk.json")).await.unwrap()).await;
+    assert_eq!(after["active_kid"], before["active_kid"]);
+    let statuses: Vec<&str> = after["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["active", "next"]);
+}

@@ -55,7 +55,7 @@ async fn ready_names_the_failed_dependency() {
         database_max_connections: 1,
         migrator: Genesis::migrator(),
         cache_url: None,
-        keys: settings.keys_config(),
+        keys: settings.keys_config().unwrap(),
     })
     .await
     .unwrap();
