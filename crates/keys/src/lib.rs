@@ -21,19 +21,29 @@
 //!   listening on a Unix socket.
 //!
 //! ## Vault transport choice
-//! The Vault backend talks to Vault's HTTP API with `reqwest` (rustls, ring provider)
-//! rather than `vaultrs`: `vaultrs` 0.8 builds its own HTTP client internally and cannot
-//! reach a Vault Agent over a Unix socket, and it pulls a second major version of
-//! `reqwest`. With `reqwest` directly, TCP and Unix-socket deployments go through
-//! the same code path (one request function, one error mapping, one timeout), and the
-//! few endpoints used (Transit sign/keys/rotate/encrypt/decrypt, KV v2 data,
-//! AppRole login, token renew/lookup) are written against Vault's documented shapes.
-//! reqwest falls back to rustls's ring provider explicitly when no process-wide
-//! provider is installed, so no start-up hook is needed.
+//! Every Vault API call goes through `vaultrs` 0.8's functions (`transit::key::{read,
+//! rotate}`, `transit::data::{sign, encrypt, decrypt}`, `kv2::{read, set}`,
+//! `auth::approle::login`, `token::{renew_self, lookup_self}`), so request and response
+//! shapes are vaultrs's. What vaultrs cannot do is reach a Vault Agent over a Unix
+//! socket: `VaultClient::new` builds its own `reqwest` client. So the backend builds
+//! that client with `VaultClient::new` (every setting explicit, no `VAULT_*`
+//! environment variable read) and then replaces its public `http` field with a
+//! `rustify` client over a `reqwest` 0.13 client built here (the reqwest major version
+//! vaultrs and rustify use): TCP, or `.unix_socket(path)` for `unix://` addresses,
+//! with the per-call timeout (connect included). TCP and Unix-socket deployments thus
+//! share one code path: the same vaultrs calls, one error mapping from vaultrs's
+//! `ClientError` (Vault's status codes, reqwest timeouts and connection errors), one
+//! timeout. The token lives in vaultrs's middleware: each login or renewal that yields
+//! a new token swaps in a vaultrs client carrying it, on the same transport; Agent mode
+//! uses a client with no token, so no `X-Vault-Token` is sent.
+//!
+//! TLS is rustls without a bundled crypto provider (`rustls-no-provider`): opening a
+//! Vault backend installs rustls's ring provider as the process default unless the
+//! process already installed one (which is then used).
 //!
 //! ## What this crate does not depend on
-//! No web framework, no database. With `default-features = false` it has no HTTP
-//! client either: just the traits and the local backend.
+//! No web framework, no database. With `default-features = false` it has no Vault or
+//! HTTP client either: just the traits and the local backend.
 //!
 //! ## Failure policy
 //! Fail closed: a signer that cannot sign with exactly the requested version returns

@@ -103,8 +103,34 @@ pub fn load_settings<S: Service>() -> Result<S::Settings, SettingsError> {
     Ok(settings)
 }
 
+/// Loads and validates settings of service `S` from the TOML file at `path` plus `vars` (no
+/// process environment): keeps example config files honest in tests.
+pub fn settings_from_file<S: Service>(
+    path: &std::path::Path,
+    vars: &[(&str, &str)],
+) -> Result<S::Settings, SettingsError> {
+    let mut all: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    all.push((
+        format!("{}_CONFIG", S::PREFIX),
+        path.to_string_lossy().into_owned(),
+    ));
+    let settings: S::Settings = settings::load_from(
+        &Sources {
+            prefix: S::PREFIX,
+            foreign: S::FOREIGN,
+        },
+        all,
+    )?;
+    settings.validate()?;
+    Ok(settings)
+}
+
 /// Runs the service's command line; returns the process exit code.
 pub fn main<S: Service>() -> ExitCode {
+    install_crypto_provider();
     let cli = Cli::<S::Commands>::parse();
     if let Some(Command::Openapi) = cli.command {
         let doc = S::openapi().to_pretty_json().unwrap_or_default();
@@ -151,6 +177,14 @@ pub fn main<S: Service>() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(S::NAME, &e),
     }
+}
+
+/// Every TLS client in the process (Vault, the OTLP exporter, keyset fetches) uses rustls with
+/// ring; the HTTP clients are built without a default provider, so one is installed here,
+/// before anything makes a connection.
+pub fn install_crypto_provider() {
+    // Err means one is installed already, which is just as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 async fn migrate<S: Service>(settings: &S::Settings) -> Result<(), StartError> {

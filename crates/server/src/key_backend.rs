@@ -163,7 +163,10 @@ mod tests {
             vault_addr: "unix:///run/vault/agent.sock",
             ..vault(None)
         };
-        assert!(matches!(agent.to_config(), Ok(keys::BackendConfig::Vault(_))));
+        assert!(matches!(
+            agent.to_config(),
+            Ok(keys::BackendConfig::Vault(_))
+        ));
         assert_eq!(BackendKind::default(), BackendKind::Local);
     }
 }

@@ -11,9 +11,10 @@ use crate::ListenAddr;
 pub async fn serve(router: Router, listen: &ListenAddr) -> io::Result<()> {
     match listen {
         ListenAddr::Tcp(addr) => {
+            let shutdown = shutdown_signal()?;
             let listener = TcpListener::bind(addr).await?;
             tracing::info!(listen = %listener.local_addr()?, "listening");
-            serve_tcp(listener, router, shutdown_signal()).await
+            serve_tcp(listener, router, shutdown).await
         }
         ListenAddr::Unix(path) => {
             // A socket file left by a previous run would make bind fail.
@@ -22,10 +23,11 @@ pub async fn serve(router: Router, listen: &ListenAddr) -> io::Result<()> {
             {
                 std::fs::remove_file(path)?;
             }
+            let shutdown = shutdown_signal()?;
             let listener = UnixListener::bind(path)?;
             tracing::info!(listen = %listen, "listening");
             let result = axum::serve(listener, router.into_make_service())
-                .with_graceful_shutdown(shutdown_signal())
+                .with_graceful_shutdown(shutdown)
                 .await;
             let _ = std::fs::remove_file(path);
             result
@@ -47,22 +49,18 @@ pub async fn serve_tcp(
     .await
 }
 
-/// Completes on SIGTERM (Kubernetes, systemd) or SIGINT (Ctrl-C).
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// A future that completes on SIGTERM (Kubernetes, systemd) or SIGINT (Ctrl-C). The handlers
+/// are registered now, before the caller starts listening, so a signal that arrives right
+/// after start-up drains instead of killing the process.
+pub fn shutdown_signal() -> io::Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {},
+            _ = interrupt.recv() => {},
         }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutdown signal received, draining");
+        tracing::info!("shutdown signal received, draining");
+    })
 }

@@ -51,6 +51,28 @@ pub fn redis_url() -> String {
     required(REDIS_ENV)
 }
 
+/// Asserts that `generated` (a service's OpenAPI document) documents the operational routes and
+/// equals the checked-in `docs/openapi/<service>.json`, which `just openapi` rewrites.
+pub fn assert_openapi_current(service: &str, generated: &serde_json::Value) {
+    for path in ["/health", "/ready", "/metrics", "/openapi.json"] {
+        assert!(
+            generated["paths"][path].is_object(),
+            "{path} missing from the {service} spec"
+        );
+    }
+    let file = format!(
+        "{}/../../docs/openapi/{service}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("{file}: {e} (run `just openapi`)"));
+    let checked_in: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    assert_eq!(
+        &checked_in, generated,
+        "docs/openapi/{service}.json is stale: run `just openapi`"
+    );
+}
+
 /// A router served on `127.0.0.1:<ephemeral>` until dropped.
 #[derive(Debug)]
 pub struct TestServer {

@@ -102,31 +102,16 @@ impl ServiceSettings for Settings {
 
 #[cfg(test)]
 mod tests {
-    use server::{cli::ServiceSettings, settings};
-
-    use super::Settings;
-
     #[test]
     fn the_example_config_file_loads_and_validates() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../config/examples/permesi.toml"
         );
-        let vars = [
-            ("PERMESI_CONFIG".to_owned(), path.to_owned()),
-            (
-                "PERMESI_DATABASE_URL".to_owned(),
-                "postgres://x@localhost/x".to_owned(),
-            ),
-        ];
-        let loaded: Settings = settings::load_from(
-            &settings::Sources {
-                prefix: "PERMESI",
-                foreign: &[],
-            },
-            vars,
+        server::cli::settings_from_file::<crate::Permesi>(
+            std::path::Path::new(path),
+            &[("PERMESI_DATABASE_URL", "postgres://x@localhost/x")],
         )
-        .expect("config/examples/permesi.toml matches the settings");
-        loaded.validate().expect("and its values are valid");
+        .expect("config/examples/permesi.toml matches the settings and is valid");
     }
 }

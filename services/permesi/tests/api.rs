@@ -71,24 +71,7 @@ async fn migrations_are_recorded_and_idempotent() {
 #[test]
 fn openapi_spec_is_checked_in_and_current() {
     let generated = serde_json::to_value(Permesi::openapi()).unwrap();
-    for path in ["/health", "/ready", "/metrics", "/openapi.json"] {
-        assert!(
-            generated["paths"][path].is_object(),
-            "{path} missing from the spec"
-        );
-    }
-    let checked_in: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../docs/openapi/permesi.json"
-        ))
-        .expect("docs/openapi/permesi.json exists (run `just openapi`)"),
-    )
-    .unwrap();
-    assert_eq!(
-        checked_in, generated,
-        "docs/openapi/permesi.json is stale: run `just openapi`"
-    );
+    testkit::assert_openapi_current("permesi", &generated);
 }
 
 fn permesi_binary() -> Command {

@@ -104,10 +104,10 @@ fn map_status(code: u16, errors: &[String], what: &str) -> KeysError {
     let detail = format!("{what}: {code} {}", join_errors(errors));
     let detail = detail.trim_end().to_owned();
     match code {
-        400 => KeysError::Rejected(detail),
         401 | 403 => KeysError::Denied(detail),
         404 => KeysError::NotFound(detail),
         429 | 500..=599 => KeysError::Unavailable(detail),
+        // 400 (invalid request) and any other status.
         _ => KeysError::Rejected(detail),
     }
 }
@@ -197,10 +197,16 @@ impl VaultClient {
             .connect_timeout(timeout)
             .user_agent(concat!("permesi-keys/", env!("CARGO_PKG_VERSION")));
         let (builder, base) = match &endpoint {
-            Endpoint::Tcp(a) => (builder, a.clone()),
+            // https: rustls with the system trust store (rustls-platform-verifier).
+            Endpoint::Tcp(a) if a.starts_with("https://") => (builder, a.clone()),
+            // Plain http needs no roots: do not load (or require) the system's.
+            Endpoint::Tcp(a) => (builder.tls_certs_only(Vec::new()), a.clone()),
             // The host part is ignored on a Unix socket; Vault Agent does not check it.
             Endpoint::Unix(path) => (
-                builder.unix_socket(path.as_path()).no_proxy(),
+                builder
+                    .unix_socket(path.as_path())
+                    .no_proxy()
+                    .tls_certs_only(Vec::new()),
                 "http://localhost".to_owned(),
             ),
         };
@@ -302,9 +308,8 @@ impl VaultClient {
         match op(api).await {
             Ok(v) => Ok(v),
             Err(ClientError::APIError { code: 403, .. })
-                if token.is_some_and(|(_, obtained)| {
-                    obtained.elapsed() >= MIN_RELOGIN_INTERVAL
-                }) =>
+                if token
+                    .is_some_and(|(_, obtained)| obtained.elapsed() >= MIN_RELOGIN_INTERVAL) =>
             {
                 tracing::info!(
                     what,

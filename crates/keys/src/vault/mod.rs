@@ -15,9 +15,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use vaultrs::api::transit::KeyType;
-use vaultrs::api::transit::requests::{
-    DecryptDataRequest, EncryptDataRequest, SignDataRequest,
-};
+use vaultrs::api::transit::requests::{DecryptDataRequest, EncryptDataRequest, SignDataRequest};
 use vaultrs::api::transit::responses::{ReadKeyData, ReadKeyResponse};
 use zeroize::Zeroizing;
 
@@ -63,9 +61,9 @@ impl std::fmt::Debug for VaultAuth {
 
 /// Settings of the Vault backend. `Debug` redacts the AppRole secret id.
 ///
-/// TLS: `https://` addresses are verified against the Mozilla roots and the system
-/// trust store (`SSL_CERT_FILE` / `SSL_CERT_DIR` are honoured), so a private CA is
-/// added there.
+/// TLS: `https://` addresses are verified (rustls, ring) against the system trust
+/// store (`SSL_CERT_FILE` / `SSL_CERT_DIR` are honoured), so a private CA is added
+/// there. No `VAULT_*` environment variable is read: everything comes from here.
 #[derive(Debug, Clone)]
 pub struct VaultConfig {
     /// `https://vault:8200`, `http://127.0.0.1:8100`, or `unix:///path/agent.sock`.
@@ -196,8 +194,7 @@ impl Signer for Transit {
             .call(&format!("{mount}/sign/{key}"), |api| async move {
                 let mut opts = SignDataRequest::builder();
                 opts.key_version(u64::from(version));
-                vaultrs::transit::data::sign(api.as_ref(), mount, key, input, Some(&mut opts))
-                    .await
+                vaultrs::transit::data::sign(api.as_ref(), mount, key, input, Some(&mut opts)).await
             })
             .await?;
         let (got, b64) = split_vault_prefixed(&answer.signature)
@@ -241,8 +238,7 @@ impl Cipher for Transit {
             .call(&format!("{mount}/encrypt/{key}"), |api| async move {
                 let mut opts = EncryptDataRequest::builder();
                 opts.associated_data(aad);
-                vaultrs::transit::data::encrypt(api.as_ref(), mount, key, pt, Some(&mut opts))
-                    .await
+                vaultrs::transit::data::encrypt(api.as_ref(), mount, key, pt, Some(&mut opts)).await
             })
             .await?;
         if split_vault_prefixed(&answer.ciphertext).is_none() {

@@ -139,22 +139,25 @@ fn ok(body: Value) -> Response {
     (StatusCode::OK, axum::Json(body)).into_response()
 }
 
-/// Vault's response envelope around `data` (secrets engines, token lookup).
-fn data(data: Value) -> Response {
-    ok(json!({
+/// Vault's response envelope (`request_id` ... `auth`) around `data` and `auth`.
+fn envelope(data: Value, auth: Value) -> Response {
+    let mut body = json!({
         "request_id": "5e3e6d44-0d5b-4b0e-9d5c-2f6b1c0e7a11", "lease_id": "", "renewable": false,
-        "lease_duration": 0, "data": data, "wrap_info": null, "warnings": null, "auth": null,
-        "mount_type": ""
-    }))
+        "lease_duration": 0, "wrap_info": null, "warnings": null, "mount_type": ""
+    });
+    body["data"] = data;
+    body["auth"] = auth;
+    ok(body)
 }
 
-/// Vault's response envelope around `auth` (logins, token renewal).
+/// A `data` answer (secrets engines, token lookup).
+fn data(data: Value) -> Response {
+    envelope(data, Value::Null)
+}
+
+/// An `auth` answer (logins, token renewal).
 fn auth(auth: Value) -> Response {
-    ok(json!({
-        "request_id": "0f6a3c1e-7a44-4c4e-8a57-5b1d7e0c9d21", "lease_id": "", "renewable": false,
-        "lease_duration": 0, "data": null, "wrap_info": null, "warnings": null, "auth": auth,
-        "mount_type": ""
-    }))
+    envelope(Value::Null, auth)
 }
 
 /// The `auth` block Vault returns for a token (client_token ... num_uses).
@@ -472,7 +475,9 @@ fn kv_put(d: &Double, path: &str, body: &Value) -> Response {
     };
     d.with(|s| {
         s.kv.insert(path.to_owned(), value.clone());
-        data(json!({ "created_time": "2026-01-02T03:04:05Z", "custom_metadata": null,
-                     "deletion_time": "", "destroyed": false, "version": 1 }))
+        data(
+            json!({ "created_time": "2026-01-02T03:04:05Z", "custom_metadata": null,
+                     "deletion_time": "", "destroyed": false, "version": 1 }),
+        )
     })
 }

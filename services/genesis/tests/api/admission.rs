@@ -444,17 +444,30 @@ async fn genesis_keys_rotate_prepublishes_the_next_key() {
     drop(server);
 
     let out = cli(&["keys", "rotate"]).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("created version 2"));
 
     let out = cli(&["keys", "list"]).await;
     let listing = String::from_utf8(out.stdout).unwrap();
-    let line = |v: &str| listing.lines().find(|l| l.starts_with(v)).unwrap().to_owned();
+    let line = |v: &str| {
+        listing
+            .lines()
+            .find(|l| l.starts_with(v))
+            .unwrap()
+            .to_owned()
+    };
     assert!(line("1 ").contains("active"), "{listing}");
     assert!(line("2 ").contains("next"), "{listing}");
 
     let out = cli(&["keys", "validate"]).await;
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: 2 published key(s), active version 1"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .starts_with("ok: 2 published key(s), active version 1")
+    );
 
     // A genesis started now publishes both; the old key still signs during prepublication.
     let server = start_with(fast(Settings {
