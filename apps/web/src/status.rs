@@ -282,18 +282,20 @@ pub enum Overall {
 }
 
 /// Summarises the three probes; `None` means that probe is still running.
-pub fn overall(
-    genesis: Option<&Health>,
-    permesi: Option<&Health>,
-    ready: Option<&Readiness>,
-) -> Overall {
-    let (Some(genesis), Some(permesi), Some(ready)) = (genesis, permesi, ready) else {
-        return Overall::Checking;
-    };
-    match (genesis.is_up(), permesi.is_up(), ready.is_ready()) {
-        (true, true, true) => Overall::Operational,
-        (false, false, false) => Overall::Down,
-        _ => Overall::Degraded,
+pub fn overall(services: &[(Option<&Health>, Option<&Readiness>)]) -> Overall {
+    let mut answers = Vec::with_capacity(services.len() * 2);
+    for (health, ready) in services {
+        let (Some(health), Some(ready)) = (health, ready) else {
+            return Overall::Checking;
+        };
+        answers.extend([health.is_up(), ready.is_ready()]);
+    }
+    if answers.iter().all(|ok| *ok) {
+        Overall::Operational
+    } else if answers.iter().all(|ok| !*ok) {
+        Overall::Down
+    } else {
+        Overall::Degraded
     }
 }
 
@@ -730,21 +732,29 @@ mod tests {
         let unready = Readiness::Unreachable {
             reason: "x".to_owned(),
         };
-        assert_eq!(overall(None, Some(&up), Some(&ready)), Overall::Checking);
+        let both = |g: (Option<&Health>, Option<&Readiness>), p| overall(&[g, p]);
         assert_eq!(
-            overall(Some(&up), Some(&up), Some(&ready)),
+            both((None, Some(&ready)), (Some(&up), Some(&ready))),
+            Overall::Checking
+        );
+        assert_eq!(
+            both((Some(&up), Some(&ready)), (Some(&up), None)),
+            Overall::Checking
+        );
+        assert_eq!(
+            both((Some(&up), Some(&ready)), (Some(&up), Some(&ready))),
             Overall::Operational
         );
         assert_eq!(
-            overall(Some(&gone), Some(&up), Some(&ready)),
+            both((Some(&gone), Some(&unready)), (Some(&up), Some(&ready))),
             Overall::Degraded
         );
         assert_eq!(
-            overall(Some(&up), Some(&up), Some(&unready)),
+            both((Some(&up), Some(&unready)), (Some(&up), Some(&ready))),
             Overall::Degraded
         );
         assert_eq!(
-            overall(Some(&gone), Some(&gone), Some(&unready)),
+            both((Some(&gone), Some(&unready)), (Some(&gone), Some(&unready))),
             Overall::Down
         );
     }

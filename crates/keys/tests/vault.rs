@@ -2,8 +2,6 @@
 #![cfg(feature = "vault")]
 #![allow(clippy::unwrap_used)]
 
-mod vault_double;
-
 use std::time::Duration;
 
 use base64::Engine as _;

@@ -123,7 +123,7 @@ impl KeySettings<'_> {
 mod tests {
     use super::*;
 
-    fn vault<'a>(secret: Option<&'a Secret<String>>) -> KeySettings<'a> {
+    fn vault(secret: Option<&Secret<String>>) -> KeySettings<'_> {
         KeySettings {
             prefix: "GENESIS",
             backend: BackendKind::Vault,

@@ -1,4 +1,4 @@
-//! `/`: the status page. Probes genesis `/health`, permesi `/health` and permesi `/ready` from
+//! `/`: the status page. Probes `/health` and `/ready` of genesis and permesi from
 //! the browser and shows each answer, with a refresh button.
 
 use leptos::{prelude::*, task::spawn_local};
@@ -16,34 +16,32 @@ use crate::{
 pub fn StatusPage() -> impl IntoView {
     let genesis = RwSignal::new(None::<Health>);
     let permesi = RwSignal::new(None::<Health>);
+    let genesis_ready = RwSignal::new(None::<Readiness>);
     let ready = RwSignal::new(None::<Readiness>);
     let checked_at = RwSignal::new(None::<String>);
 
     let busy = move || {
         genesis.with(Option::is_none)
             || permesi.with(Option::is_none)
+            || genesis_ready.with(Option::is_none)
             || ready.with(Option::is_none)
     };
     let summary = move || {
-        status::overall(
-            genesis.get().as_ref(),
-            permesi.get().as_ref(),
-            ready.get().as_ref(),
-        )
+        status::overall(&[
+            (genesis.get().as_ref(), genesis_ready.get().as_ref()),
+            (permesi.get().as_ref(), ready.get().as_ref()),
+        ])
     };
 
     let refresh = move || {
         genesis.set(None);
         permesi.set(None);
         ready.set(None);
+        genesis_ready.set(None);
         probe_health(url::join(config::TOKEN_BASE_URL, "/health"), genesis);
         probe_health(url::join(config::API_BASE_URL, "/health"), permesi);
-        let ready_url = url::join(config::API_BASE_URL, "/ready");
-        spawn_local(async move {
-            let outcome = status::interpret_ready(api::get(&ready_url).await);
-            // The page may have been left while the request ran; then there is nothing to set.
-            let _ = ready.try_set(Some(outcome));
-        });
+        probe_ready(url::join(config::TOKEN_BASE_URL, "/ready"), genesis_ready);
+        probe_ready(url::join(config::API_BASE_URL, "/ready"), ready);
     };
     refresh();
 
@@ -76,6 +74,7 @@ pub fn StatusPage() -> impl IntoView {
                     base=config::TOKEN_BASE_URL
                 >
                     <HealthRow path="/health" state=genesis />
+                    <ReadyRow state=genesis_ready />
                 </ServiceCard>
                 <ServiceCard
                     name="permesi"
@@ -88,6 +87,15 @@ pub fn StatusPage() -> impl IntoView {
             </div>
         </div>
     }
+}
+
+/// Fetches a `/ready` report into `target`.
+fn probe_ready(url: String, target: RwSignal<Option<Readiness>>) {
+    spawn_local(async move {
+        let outcome = status::interpret_ready(api::get(&url).await);
+        // The page may have been left while the request ran; then there is nothing to set.
+        let _ = target.try_set(Some(outcome));
+    });
 }
 
 /// The refresh button. While probes run it is `aria-disabled` (not `disabled`), so keyboard

@@ -156,6 +156,17 @@ fn map_err(e: ClientError, what: &str) -> KeysError {
     }
 }
 
+/// The HTTP status of a Vault error answer, with or without an `errors` body.
+fn status_of(e: &ClientError) -> Option<u16> {
+    match e {
+        ClientError::APIError { code, .. }
+        | ClientError::RestClientError {
+            source: rustify::errors::ClientError::ServerResponseError { code, .. },
+        } => Some(*code),
+        _ => None,
+    }
+}
+
 fn lease_of(auth: &AuthInfo) -> Lease {
     Lease {
         duration: Duration::from_secs(auth.lease_duration),
@@ -307,9 +318,11 @@ impl VaultClient {
         let (api, token) = self.current();
         match op(api).await {
             Ok(v) => Ok(v),
-            Err(ClientError::APIError { code: 403, .. })
-                if token
-                    .is_some_and(|(_, obtained)| obtained.elapsed() >= MIN_RELOGIN_INTERVAL) =>
+            Err(e)
+                if status_of(&e) == Some(403)
+                    && token.is_some_and(|(_, obtained)| {
+                        obtained.elapsed() >= MIN_RELOGIN_INTERVAL
+                    }) =>
             {
                 tracing::info!(
                     what,

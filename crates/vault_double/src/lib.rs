@@ -2,8 +2,11 @@
 //! documentation: `/v1/` paths, `X-Vault-Token`, `{"errors":[...]}` bodies, 403 on a
 //! bad or missing token, base64 payloads, `vault:v<N>:` prefixes, and every success
 //! answer in Vault's response envelope (`request_id`, `lease_id`, `renewable`,
-//! `lease_duration`, `data`, `wrap_info`, `warnings`, `auth`). Test code only.
-#![allow(clippy::unwrap_used, dead_code)]
+//! `lease_duration`, `data`, `wrap_info`, `warnings`, `auth`).
+//!
+//! Test code only: a dev-dependency of `keys` (its Vault backend tests) and of the services
+//! (their own tests with `keys_backend = vault`); never a dependency of product code.
+#![allow(clippy::unwrap_used, missing_docs, missing_debug_implementations)]
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -64,6 +67,12 @@ pub struct Inner {
 pub struct Double {
     pub inner: Arc<Mutex<Inner>>,
     pub events: Arc<Notify>,
+}
+
+impl Default for Double {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Double {
