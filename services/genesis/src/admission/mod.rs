@@ -306,3 +306,94 @@ impl From<PowError> for Error {
         Self::Pow(e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn admissions(dir: &std::path::Path) -> Admissions {
+        let backend = keys::KeyBackend::open(keys::BackendConfig::Local(keys::LocalConfig {
+            dir: dir.join("keys"),
+            signing_key: "sign".into(),
+            encryption_key: "enc".into(),
+        }))
+        .await
+        .unwrap();
+        let config = AdmissionConfig {
+            issuer: "genesis".into(),
+            audience: "permesi".into(),
+            token_ttl: Duration::seconds(120),
+            challenge_ttl: Duration::seconds(60),
+            actions: ActionPolicy::parse("signup:2").unwrap(),
+            rotation: RotationPolicy {
+                prepublish: Duration::minutes(10),
+                retire_after: Duration::minutes(3),
+            },
+            boost_bits: 0,
+            signature_check: admission_token::SignatureCheck::Verify,
+        };
+        Admissions::new(
+            config,
+            backend.signer(),
+            backend.secrets().as_ref(),
+            ReplayGuard::memory(),
+            LoadMeter::new(0),
+        )
+        .await
+        .unwrap()
+    }
+
+    fn solve(encoded: &str) -> u64 {
+        let c = Challenge::decode(encoded).unwrap();
+        pow::solve(&c, |_| std::ops::ControlFlow::Continue(())).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_challenge_is_accepted_until_just_before_its_expiry_and_not_at_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mint = admissions(dir.path()).await;
+        let t0 = OffsetDateTime::now_utc();
+
+        let c = mint.challenge("signup", t0).unwrap();
+        let n = solve(&c.challenge);
+        let late = mint.admit(&c.challenge, n, c.expires_at).await;
+        assert!(
+            matches!(late, Err(Error::Pow(PowError::Expired))),
+            "{late:?}"
+        );
+
+        let c = mint.challenge("signup", t0).unwrap();
+        let n = solve(&c.challenge);
+        let last_second = c.expires_at - Duration::seconds(1);
+        let token = mint.admit(&c.challenge, n, last_second).await.unwrap();
+        assert_eq!(token.action, "signup");
+        assert_eq!(token.expires_at - token.issued_at, Duration::seconds(120));
+    }
+
+    #[tokio::test]
+    async fn an_action_dropped_from_the_policy_is_refused_even_with_a_valid_challenge() {
+        let dir = tempfile::tempdir().unwrap();
+        let mint = admissions(dir.path()).await;
+        let now = OffsetDateTime::now_utc();
+        assert!(matches!(
+            mint.challenge("login", now),
+            Err(Error::UnknownAction)
+        ));
+        // A challenge MAC'd for an action this configuration no longer admits.
+        let foreign = Challenge::issue(
+            &mint.secret,
+            Action::new("login").unwrap(),
+            Difficulty::new(1).unwrap(),
+            Duration::seconds(60),
+            now,
+            &mut rand::rngs::OsRng,
+        )
+        .unwrap()
+        .encode();
+        let n = solve(&foreign);
+        assert!(matches!(
+            mint.admit(&foreign, n, now).await,
+            Err(Error::UnknownAction)
+        ));
+    }
+}
