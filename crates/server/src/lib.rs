@@ -14,6 +14,7 @@
 //!   `GET /openapi.json`.
 //! - [`cli`]: the `serve` / `migrate` / `openapi` command line and start-up sequence.
 //! - [`key_backend`]: the local or Vault key backend from a service's settings.
+//! - [`replay`]: single use of ids, in Valkey/Redis or in memory.
 //! - [`serve`]: listening on TCP or a Unix socket with graceful shutdown on SIGTERM/SIGINT.
 //!
 //! It knows nothing of admission tokens, OPAQUE or OIDC: those belong to the services and crates.
@@ -28,6 +29,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod ops;
 pub mod problem;
+pub mod replay;
 pub mod secret;
 pub mod serve;
 pub mod settings;

@@ -7,13 +7,14 @@ use server::{
     cli::{Service, StartError},
     middleware::{self, Assembled},
     ops::OpsState,
+    replay::ReplayGuard,
 };
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::{
     admission::Admissions, api, audit::AuditSink, client_ip::TrustedProxies, config::Settings,
-    keys_cli::KeysCommand, load::LoadMeter, ratelimit::RateLimiter, replay::ReplayGuard,
+    keys_cli::KeysCommand, load::LoadMeter, ratelimit::RateLimiter,
 };
 
 /// genesis as a [`Service`] for the shared command line.

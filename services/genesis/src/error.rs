@@ -33,7 +33,7 @@ pub enum Error {
     Mint(#[from] admission_token::MintError),
     /// The replay store failed: refuse rather than risk a second use.
     #[error(transparent)]
-    Replay(#[from] crate::replay::ReplayError),
+    Replay(#[from] server::replay::ReplayError),
     /// A configuration problem found at run time.
     #[error("configuration: {0}")]
     Config(&'static str),

@@ -6,8 +6,7 @@
 //!
 //! Layout: [`config`] (typed settings), [`app`] (state, router assembly), [`api`] (thin
 //! handlers), [`error`] (the one error type and its HTTP mapping). Domain, testable without
-//! HTTP: [`admission`] (the mint, key rotation plan, action policy), [`replay`] (single use),
-//! [`ratelimit`], [`client_ip`], [`load`] (difficulty boost), [`audit`] (minted ids).
+//! HTTP: [`admission`] (the mint, key rotation plan, action policy), [`ratelimit`], [`client_ip`], [`load`] (difficulty boost), [`audit`] (minted ids).
 //! [`keys_cli`] is `genesis keys list|rotate|validate`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -22,6 +21,5 @@ pub mod error;
 pub mod keys_cli;
 pub mod load;
 pub mod ratelimit;
-pub mod replay;
 
 pub use app::Genesis;

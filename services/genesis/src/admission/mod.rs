@@ -17,9 +17,10 @@ use keys::{SecretStore, Signer, VerifyingKeyVersion};
 use pow::{Action, Challenge, Difficulty, PowError, PowSecret};
 use time::{Duration, OffsetDateTime};
 
-use crate::{error::Error, load::LoadMeter, replay::ReplayGuard};
+use crate::{error::Error, load::LoadMeter};
 pub use policy::ActionPolicy;
 pub use rotation::RotationPolicy;
+use server::replay::ReplayGuard;
 
 /// Name of the proof-of-work MAC key in the secret store (shared by every replica).
 pub const POW_SECRET_NAME: &str = "genesis-pow-mac";

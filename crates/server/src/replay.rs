@@ -1,5 +1,6 @@
-//! Single use: a solved challenge is accepted once. Valkey/Redis (`SET NX PX`) when configured,
-//! so every replica sees every use; an in-process map otherwise (one replica only).
+//! Single use of ids (genesis's solved challenges, permesi's admission-token `jti`s): accepted
+//! once. Valkey/Redis (`SET NX PX`) when configured, so every replica sees every use; an
+//! in-process map otherwise (one replica only).
 
 use std::{
     collections::HashMap,
@@ -7,11 +8,11 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::backends::Cache;
 use fred::{
     interfaces::KeysInterface,
     types::{Expiration, SetOptions},
 };
-use server::backends::Cache;
 
 /// Most entries the in-memory guard holds before it refuses (fails closed) rather than grow.
 const MEMORY_CAPACITY: usize = 1_000_000;
