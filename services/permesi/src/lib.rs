@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod admission_gate;
 pub mod api;
 pub mod app;
 pub mod config;

@@ -1,0 +1,1 @@
+//! Admission gate (being written).
