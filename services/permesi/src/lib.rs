@@ -14,5 +14,6 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod error;
+pub mod identity;
 
 pub use app::Permesi;
