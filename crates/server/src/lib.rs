@@ -15,6 +15,8 @@
 //! - [`cli`]: the `serve` / `migrate` / `openapi` command line and start-up sequence.
 //! - [`key_backend`]: the local or Vault key backend from a service's settings.
 //! - [`replay`]: single use of ids, in Valkey/Redis or in memory.
+//! - [`secrets`]: service secrets created once in the key backend's secret store.
+//! - [`ephemeral`]: short-lived single-use state (ceremonies between start and finish).
 //! - [`serve`]: listening on TCP or a Unix socket with graceful shutdown on SIGTERM/SIGINT.
 //!
 //! It knows nothing of admission tokens, OPAQUE or OIDC: those belong to the services and crates.
@@ -23,6 +25,7 @@
 
 pub mod backends;
 pub mod cli;
+pub mod ephemeral;
 pub mod key_backend;
 pub mod listen;
 pub mod metrics;
@@ -31,6 +34,7 @@ pub mod ops;
 pub mod problem;
 pub mod replay;
 pub mod secret;
+pub mod secrets;
 pub mod serve;
 pub mod settings;
 pub mod telemetry;

@@ -118,15 +118,7 @@ impl Admissions {
         replay: ReplayGuard,
         load: LoadMeter,
     ) -> Result<Self, Error> {
-        let secret = if let Some(bytes) = secrets.get(POW_SECRET_NAME).await? {
-            bytes
-        } else {
-            let mut bytes = vec![0u8; 32];
-            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
-            secrets.put(POW_SECRET_NAME, &bytes).await?;
-            tracing::info!("created the proof-of-work MAC key");
-            bytes
-        };
+        let secret = server::secrets::get_or_create(secrets, POW_SECRET_NAME, 32).await?;
         let secret = PowSecret::new(secret).map_err(|_| Error::Config("pow secret too short"))?;
         Ok(Self {
             config,
