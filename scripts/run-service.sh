@@ -40,6 +40,10 @@ export "${prefix}_LISTEN=127.0.0.1:$port"
 export "${prefix}_DATABASE_URL=$(pg_url "$name" "$name")"
 export "${prefix}_REDIS_URL=$REDIS_URL"
 export "${prefix}_KEYS_DIR=$KEYS_DIR/$name"
+if [[ "$name" == permesi ]]; then
+  # Admission tokens are verified offline against genesis's published keyset.
+  export PERMESI_ADMISSION_PASERK_URL="http://127.0.0.1:$GENESIS_PORT/paserk.json"
+fi
 
 if [[ -f "$DEV_DIR/$name.env" ]]; then
   set -a

@@ -1,5 +1,7 @@
 //! permesi state and router assembly.
 
+use std::sync::Arc;
+
 use server::{
     backends::{Connect, Dependencies},
     cli::{Service, StartError},
@@ -9,7 +11,12 @@ use server::{
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::{api, config::Settings};
+use crate::{
+    admission_gate::Gate,
+    api,
+    config::Settings,
+    identity::email::{self, IndexKey},
+};
 
 /// permesi as a [`Service`] for the shared command line.
 #[derive(Debug)]
@@ -28,11 +35,62 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../db/migrations/p
 )]
 struct ApiDoc;
 
+/// Name of the OPAQUE server seed in the secret store (every replica derives the same keys).
+pub const OPAQUE_SEED: &str = "permesi-opaque-seed";
+
 /// What permesi handlers share.
 #[derive(Clone, Debug)]
 pub struct AppState {
     /// Database, cache and key backend.
     pub dependencies: Dependencies,
+    /// Admission tokens checked offline on every auth ceremony's first step.
+    pub gate: Gate,
+    /// OPAQUE server keys, derived from the seed in the secret store.
+    pub opaque: Arc<opaque::server::ServerKeys>,
+    /// Key of the email blind index, from the secret store.
+    pub email_index: IndexKey,
+}
+
+impl AppState {
+    /// Builds the state over connected dependencies: secrets from the key backend (created on
+    /// first start), the admission gate (keyset loaded now when genesis answers; until then
+    /// gated requests are refused with 503, never let through).
+    pub async fn new(settings: &Settings, dependencies: Dependencies) -> Result<Self, StartError> {
+        let keys = dependencies
+            .keys
+            .clone()
+            .ok_or_else(|| std::io::Error::other("permesi needs a key backend"))?;
+        let secrets = keys.secrets();
+        let secret = |name: &'static str| {
+            let secrets = secrets.clone();
+            async move {
+                let bytes = server::secrets::get_or_create(secrets.as_ref(), name, 32)
+                    .await
+                    .map_err(|e| std::io::Error::other(format!("{name}: {e}")))?;
+                let mut out = [0u8; 32];
+                out.copy_from_slice(&bytes);
+                Ok::<_, std::io::Error>(out)
+            }
+        };
+        let opaque = Arc::new(opaque::server::ServerKeys::from_seed(
+            &secret(OPAQUE_SEED).await?,
+        ));
+        let email_index = IndexKey::new(secret(email::INDEX_KEY_NAME).await?);
+        let gate = Gate::new(
+            settings.gate_config(),
+            settings.admission_source()?,
+            Gate::replay_guard(dependencies.cache.clone()),
+        );
+        if let Err(e) = gate.preload().await {
+            tracing::warn!(error = %e, "admission keyset not loaded yet; gated requests get 503 until genesis answers");
+        }
+        Ok(Self {
+            dependencies,
+            gate,
+            opaque,
+            email_index,
+        })
+    }
 }
 
 impl Service for Permesi {
@@ -64,22 +122,23 @@ impl Service for Permesi {
             keys: settings.keys_config(),
         })
         .await?;
-        Ok(assemble(&settings, dependencies))
+        assemble(&settings, dependencies).await
     }
 }
 
 /// Assembles the router over already connected dependencies.
-pub fn assemble(settings: &Settings, dependencies: Dependencies) -> Assembled {
-    let state = AppState {
-        dependencies: dependencies.clone(),
-    };
+pub async fn assemble(
+    settings: &Settings,
+    dependencies: Dependencies,
+) -> Result<Assembled, StartError> {
+    let state = AppState::new(settings, dependencies.clone()).await?;
     let api: OpenApiRouter<OpsState> = api::routes().with_state(state);
-    middleware::assemble(
+    Ok(middleware::assemble(
         Permesi::NAME,
         env!("CARGO_PKG_VERSION"),
         ApiDoc::openapi(),
         api,
         dependencies,
         &settings.http_policy(),
-    )
+    ))
 }

@@ -2,13 +2,16 @@
 
 use std::{path::PathBuf, time::Duration};
 
+use admission_token::{CacheOptions, KeysetSource, SystemClock};
 use serde::Deserialize;
 use server::{
     ListenAddr, Secret,
     cli::ServiceSettings,
     middleware::HttpPolicy,
-    settings::{LogFormat, comma_list},
+    settings::{LogFormat, SettingsError, comma_list},
 };
+
+use crate::admission_gate::GateConfig;
 
 /// Every permesi setting. Each field `x` is `PERMESI_X` in the environment and `x` in the file.
 #[derive(Debug, Deserialize)]
@@ -31,6 +34,17 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Longest time a request may take, in milliseconds.
     pub request_timeout_ms: u64,
+    /// genesis's published keyset, fetched and cached (5 minutes; refreshed on an unknown key
+    /// id at most every 10 s). One of `admission_paserk_url`, `_file`, `_json` is required.
+    pub admission_paserk_url: Option<String>,
+    /// The keyset from a file (read at start).
+    pub admission_paserk_file: Option<PathBuf>,
+    /// The keyset inline, as JSON.
+    pub admission_paserk_json: Option<String>,
+    /// `iss` admission tokens must carry (genesis's `issuer`).
+    pub admission_issuer: String,
+    /// `aud` admission tokens must carry (genesis's `audience`).
+    pub admission_audience: String,
     /// Browser origins allowed to call permesi (comma-separated in the environment).
     #[serde(deserialize_with = "comma_list")]
     pub cors_origins: Vec<String>,
@@ -48,6 +62,11 @@ impl Default for Settings {
             max_body_bytes: 64 * 1024,
             request_timeout_ms: 10_000,
             cors_origins: server::settings::default_cors_origins(),
+            admission_paserk_url: None,
+            admission_paserk_file: None,
+            admission_paserk_json: None,
+            admission_issuer: "genesis".to_owned(),
+            admission_audience: "permesi".to_owned(),
         }
     }
 }
@@ -72,6 +91,47 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// Where genesis's keyset comes from: exactly one of the three `admission_paserk_*`.
+    pub fn admission_source(&self) -> Result<KeysetSource, SettingsError> {
+        let invalid = |name: &str, reason: String| SettingsError::Invalid {
+            setting: format!("PERMESI_ADMISSION_PASERK_{name}"),
+            reason,
+        };
+        match (
+            &self.admission_paserk_url,
+            &self.admission_paserk_file,
+            &self.admission_paserk_json,
+        ) {
+            (Some(url), None, None) => KeysetSource::url(
+                url,
+                CacheOptions::default(),
+                std::sync::Arc::new(SystemClock),
+            )
+            .map_err(|e| invalid("URL", e.to_string())),
+            (None, Some(path), None) => {
+                KeysetSource::file(path).map_err(|e| invalid("FILE", e.to_string()))
+            }
+            (None, None, Some(json)) => {
+                KeysetSource::inline(json).map_err(|e| invalid("JSON", e.to_string()))
+            }
+            (None, None, None) => Err(invalid(
+                "URL",
+                "is required (or PERMESI_ADMISSION_PASERK_FILE / _JSON)".to_owned(),
+            )),
+            _ => Err(invalid(
+                "URL",
+                "set exactly one of PERMESI_ADMISSION_PASERK_URL, _FILE, _JSON".to_owned(),
+            )),
+        }
+    }
+
+    /// What admission tokens must say.
+    pub fn gate_config(&self) -> GateConfig {
+        GateConfig::new(&self.admission_issuer, &self.admission_audience)
+    }
+}
+
 impl ServiceSettings for Settings {
     fn listen(&self) -> &ListenAddr {
         &self.listen
@@ -85,9 +145,9 @@ impl ServiceSettings for Settings {
         self.database_url.as_ref()
     }
 
-    fn validate(&self) -> Result<(), server::settings::SettingsError> {
+    fn validate(&self) -> Result<(), SettingsError> {
         if self.database_url.is_none() {
-            return Err(server::settings::SettingsError::Invalid {
+            return Err(SettingsError::Invalid {
                 setting: "PERMESI_DATABASE_URL".to_owned(),
                 reason: "is required".to_owned(),
             });
@@ -96,7 +156,8 @@ impl ServiceSettings for Settings {
             "PERMESI",
             self.max_body_bytes,
             self.request_timeout_ms,
-        )
+        )?;
+        self.admission_source().map(|_| ())
     }
 }
 

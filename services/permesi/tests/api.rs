@@ -15,6 +15,9 @@ async fn settings(keys: &tempfile::TempDir) -> Settings {
         database_url: Some(testkit::fresh_database("permesi").await.into()),
         redis_url: Some(testkit::redis_url().into()),
         keys_dir: keys.path().join("keys"),
+        // Nothing listens there: these tests do not reach the admission gate, and permesi
+        // starts anyway (gated requests would get 503 until genesis answers).
+        admission_paserk_url: Some("http://127.0.0.1:9/paserk.json".to_owned()),
         ..Settings::default()
     }
 }
@@ -51,8 +54,8 @@ async fn migrations_are_recorded_and_idempotent() {
     // A second start (another replica, a restart) applies nothing twice.
     let again = Settings {
         database_url: Some(url.clone()),
-        keys_dir: keys.path().join("keys"),
-        ..Settings::default()
+        redis_url: None,
+        ..self::settings(&keys).await
     };
     drop(Permesi::build(again).await.unwrap());
     let pool = sqlx::PgPool::connect(url.expose()).await.unwrap();
@@ -117,6 +120,41 @@ fn console_build_variables_are_not_mistaken_for_service_settings() {
 }
 
 #[test]
+fn exactly_one_admission_keyset_source_is_required() {
+    let run = |vars: &[(&str, &str)]| {
+        let out = permesi_binary()
+            .env("PERMESI_DATABASE_URL", "postgres://x@127.0.0.1:1/x")
+            .envs(vars.iter().copied())
+            .output()
+            .unwrap();
+        String::from_utf8(out.stderr).unwrap()
+    };
+    assert!(
+        run(&[]).starts_with("permesi: invalid setting PERMESI_ADMISSION_PASERK_URL: is required"),
+        "{}",
+        run(&[])
+    );
+    let both = run(&[
+        (
+            "PERMESI_ADMISSION_PASERK_URL",
+            "http://127.0.0.1:9/paserk.json",
+        ),
+        ("PERMESI_ADMISSION_PASERK_JSON", "{}"),
+    ]);
+    assert!(both.contains("set exactly one of"), "{both}");
+    let bad_json = run(&[("PERMESI_ADMISSION_PASERK_JSON", "{\"keys\":[]}")]);
+    assert!(
+        bad_json.starts_with("permesi: invalid setting PERMESI_ADMISSION_PASERK_JSON"),
+        "{bad_json}"
+    );
+    let not_http = run(&[("PERMESI_ADMISSION_PASERK_URL", "ftp://genesis/paserk.json")]);
+    assert!(
+        not_http.starts_with("permesi: invalid setting PERMESI_ADMISSION_PASERK_URL"),
+        "{not_http}"
+    );
+}
+
+#[test]
 fn config_file_is_layered_under_the_environment() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("permesi.toml");
@@ -133,6 +171,10 @@ fn config_file_is_layered_under_the_environment() {
     let out = permesi_binary()
         .env("PERMESI_CONFIG", &file)
         .env("PERMESI_MAX_BODY_BYTES", "4096")
+        .env(
+            "PERMESI_ADMISSION_PASERK_URL",
+            "http://127.0.0.1:9/paserk.json",
+        )
         .env("PERMESI_DATABASE_URL", "postgres://x@127.0.0.1:1/x")
         .env("PERMESI_KEYS_DIR", dir.path().join("keys"))
         .output()
