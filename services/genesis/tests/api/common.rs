@@ -55,3 +55,22 @@ pub fn genesis_binary() -> Command {
         .env("PATH", std::env::var("PATH").unwrap_or_default());
     command
 }
+
+/// Waits for `child` to exit, at most `limit`; kills it and fails the test past that, so a
+/// shutdown that never completes fails instead of hanging the suite.
+pub fn wait_bounded(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("process did not exit within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

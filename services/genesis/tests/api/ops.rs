@@ -318,7 +318,7 @@ fn sigterm_shuts_down_gracefully() {
         .status()
         .unwrap();
     assert!(kill.success());
-    let status = child.wait().unwrap();
+    let status = crate::common::wait_bounded(&mut child, std::time::Duration::from_mins(1));
     assert!(status.success(), "exit after SIGTERM: {status:?}");
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(
@@ -333,7 +333,8 @@ fn traces_are_exported_over_otlp_when_an_endpoint_is_set() {
     // A minimal OTLP/HTTP receiver: records the first request line and answers 200.
     let collector = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", collector.local_addr().unwrap());
-    let received = std::thread::spawn(move || {
+    let (tx, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
         let (stream, _) = collector.accept().unwrap();
         let mut reader = BufReader::new(stream);
         let mut request_line = String::new();
@@ -355,7 +356,7 @@ fn traces_are_exported_over_otlp_when_an_endpoint_is_set() {
             .get_mut()
             .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
             .unwrap();
-        (request_line, body)
+        let _ = tx.send((request_line, body));
     });
 
     let keys = tempfile::tempdir().unwrap();
@@ -387,7 +388,11 @@ fn traces_are_exported_over_otlp_when_an_endpoint_is_set() {
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
-    let (request_line, body) = received.join().unwrap();
+    // Bounded, so a broken exporter fails the test instead of hanging the suite.
+    let Ok((request_line, body)) = received.recv_timeout(std::time::Duration::from_mins(1)) else {
+        let _ = child.kill();
+        panic!("no OTLP export received");
+    };
     assert!(
         request_line.starts_with("POST /v1/traces "),
         "{request_line}"
@@ -396,5 +401,5 @@ fn traces_are_exported_over_otlp_when_an_endpoint_is_set() {
     let text = String::from_utf8_lossy(&body);
     assert!(text.contains("genesis"), "service.name missing");
     assert!(text.contains("request"), "request span missing");
-    assert!(child.wait().unwrap().success());
+    assert!(crate::common::wait_bounded(&mut child, std::time::Duration::from_mins(1)).success());
 }
