@@ -15,5 +15,6 @@ pub mod app;
 pub mod config;
 pub mod error;
 pub mod identity;
+pub mod verification;
 
 pub use app::Permesi;

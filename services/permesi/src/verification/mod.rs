@@ -1,0 +1,285 @@
+//! Email verification: single-use tokens stored hashed, an outbox, and a delivery worker.
+//!
+//! - [`EmailVerification::issue`] makes a 256-bit random token and, in one transaction,
+//!   stores its SHA-256 (`email_verification_tokens`) and queues a message
+//!   (`email_outbox`) whose address and link are encrypted by the key backend: a database
+//!   dump holds neither a token nor an address in clear.
+//! - [`EmailVerification::verify`] consumes a presented token (unused and unexpired, checked
+//!   in the `UPDATE` itself, so two concurrent uses cannot both win) and sets
+//!   `users.email_verified_at`. Unknown, used and expired tokens are one answer,
+//!   [`VerificationError::InvalidOrExpired`].
+//! - [`EmailVerification::resend`] issues again unless the account is verified or its newest
+//!   token is younger than the cooldown.
+//! - [`delivery::Worker`] drains the outbox through SMTP or, in development, a mail folder.
+//!
+//! Older tokens: issuing a new token leaves the earlier ones valid until they expire (mail
+//! arrives out of order); the first one used verifies the account and retires all the others.
+//!
+//! Enumeration: [`ResendOutcome`] tells the caller what happened, but the HTTP layer must
+//! answer the client the same way for `Queued`, `AlreadyVerified`, and an unknown address,
+//! so nothing reveals whether an address has an account or is verified.
+
+pub mod delivery;
+mod store;
+mod token;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use keys::{Cipher, KeysError};
+use sqlx::PgPool;
+use time::{Duration, OffsetDateTime};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::identity::email::{self, Email};
+
+pub use delivery::{Mailer, Retry, Worker, latest_link};
+
+/// Path of the console page that receives the token, appended to the base URL.
+pub const VERIFY_PATH: &str = "/verify-email";
+const MAX_BASE_URL_LEN: usize = 512;
+
+/// Everything this module can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum VerificationError {
+    /// The token is unknown, already used, expired or malformed. One variant on purpose.
+    #[error("invalid or expired verification token")]
+    InvalidOrExpired,
+    /// No account has this id.
+    #[error("unknown user")]
+    UnknownUser,
+    /// A setting is unusable; the text names it.
+    #[error("invalid email verification setting: {0}")]
+    Settings(&'static str),
+    /// PostgreSQL failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The key backend failed to encrypt or decrypt.
+    #[error("keys: {0}")]
+    Keys(#[from] KeysError),
+    /// The dev mail folder could not be read or written.
+    #[error("mail folder: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl VerificationError {
+    /// Stable short identifier, for logs and the HTTP error mapping.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidOrExpired => "invalid_or_expired",
+            Self::UnknownUser => "unknown_user",
+            Self::Settings(_) => "settings",
+            Self::Database(_) => "database",
+            Self::Keys(_) => "keys",
+            Self::Io(_) => "io",
+        }
+    }
+}
+
+/// Where links point, how long tokens live, and how often a user may ask for another.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    base_url: String,
+    ttl: Duration,
+    cooldown: Duration,
+}
+
+impl Policy {
+    /// Validates the settings: `base_url` is an absolute `http(s)` URL of printable ASCII
+    /// without query or fragment (the link is `{base_url}/verify-email?token=...`); `ttl` is
+    /// positive; `cooldown` is not negative.
+    pub fn new(
+        base_url: &str,
+        ttl: Duration,
+        cooldown: Duration,
+    ) -> Result<Self, VerificationError> {
+        let base = base_url.trim_end_matches('/');
+        let scheme_ok = base
+            .strip_prefix("https://")
+            .or_else(|| base.strip_prefix("http://"))
+            .is_some_and(|rest| !rest.is_empty());
+        if !scheme_ok
+            || base.len() > MAX_BASE_URL_LEN
+            || !base.bytes().all(|b| b.is_ascii_graphic())
+            || base.contains(['?', '#'])
+        {
+            return Err(VerificationError::Settings("base URL"));
+        }
+        if !ttl.is_positive() {
+            return Err(VerificationError::Settings("token TTL"));
+        }
+        if cooldown.is_negative() {
+            return Err(VerificationError::Settings("resend cooldown"));
+        }
+        Ok(Self {
+            base_url: base.to_owned(),
+            ttl,
+            cooldown,
+        })
+    }
+
+    /// Lifetime of a token.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Minimum time between two tokens of one user.
+    pub fn cooldown(&self) -> Duration {
+        self.cooldown
+    }
+}
+
+/// What [`EmailVerification::resend`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResendOutcome {
+    /// A new token was issued and its message queued.
+    Queued,
+    /// The address is already verified; nothing was sent.
+    AlreadyVerified,
+    /// The newest token is younger than the cooldown; nothing was sent.
+    CoolingDown {
+        /// Seconds until a resend is accepted (rounded up, at least 1).
+        retry_after_secs: u64,
+    },
+}
+
+/// Issues and checks verification tokens. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct EmailVerification {
+    pool: PgPool,
+    cipher: Arc<dyn Cipher>,
+    policy: Policy,
+    wake: Arc<Notify>,
+}
+
+impl EmailVerification {
+    /// A service over `pool`, encrypting with `cipher`.
+    pub fn new(pool: PgPool, cipher: Arc<dyn Cipher>, policy: Policy) -> Self {
+        Self {
+            pool,
+            cipher,
+            policy,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Notified after each queued message: give it to [`Worker::run`].
+    pub fn waker(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake)
+    }
+
+    /// The settings in use.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Issues a token for `user` and queues its message to `address`, in one transaction.
+    /// Returns nothing secret: the token only exists in the encrypted outbox row.
+    pub async fn issue(
+        &self,
+        user: Uuid,
+        address: &Email,
+        now: OffsetDateTime,
+    ) -> Result<(), VerificationError> {
+        let mut tx = self.pool.begin().await?;
+        self.issue_in(&mut tx, user, address, now).await?;
+        tx.commit().await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Issues again, unless `user` is verified or asked less than the cooldown ago.
+    pub async fn resend(
+        &self,
+        user: Uuid,
+        address: &Email,
+        now: OffsetDateTime,
+    ) -> Result<ResendOutcome, VerificationError> {
+        let mut tx = self.pool.begin().await?;
+        let verified_at = store::lock_user(&mut tx, user)
+            .await?
+            .ok_or(VerificationError::UnknownUser)?;
+        if verified_at.is_some() {
+            return Ok(ResendOutcome::AlreadyVerified);
+        }
+        if let Some(last) = store::newest_token_at(&mut tx, user).await? {
+            let wait = last + self.policy.cooldown - now;
+            if wait.is_positive() {
+                let secs = wait.whole_seconds() + i64::from(wait.subsec_nanoseconds() > 0);
+                return Ok(ResendOutcome::CoolingDown {
+                    retry_after_secs: u64::try_from(secs.max(1)).unwrap_or(1),
+                });
+            }
+        }
+        self.issue_in(&mut tx, user, address, now).await?;
+        tx.commit().await?;
+        self.wake.notify_one();
+        Ok(ResendOutcome::Queued)
+    }
+
+    /// Consumes `presented` and marks its user's address verified; returns the user.
+    pub async fn verify(
+        &self,
+        presented: &str,
+        now: OffsetDateTime,
+    ) -> Result<Uuid, VerificationError> {
+        // Malformed tokens are refused before the database, with the same answer.
+        let raw = token::decode(presented).ok_or(VerificationError::InvalidOrExpired)?;
+        let hash = token::hash(&raw);
+        let mut tx = self.pool.begin().await?;
+        let user = store::consume(&mut tx, &hash, now)
+            .await?
+            .ok_or(VerificationError::InvalidOrExpired)?;
+        store::mark_verified(&mut tx, user, now).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    async fn issue_in(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        user: Uuid,
+        address: &Email,
+        now: OffsetDateTime,
+    ) -> Result<(), VerificationError> {
+        let expires_at = now
+            .checked_add(self.policy.ttl)
+            .ok_or(VerificationError::Settings("token TTL"))?;
+        let token = token::Token::generate();
+        let message_id = Uuid::now_v7();
+        let link = zeroize::Zeroizing::new(format!(
+            "{}{VERIFY_PATH}?token={}",
+            self.policy.base_url,
+            token.encode().as_str()
+        ));
+        let recipient_ciphertext = email::seal(self.cipher.as_ref(), user, address).await?;
+        let link_ciphertext = self
+            .cipher
+            .encrypt(link.as_bytes(), &delivery::link_aad(message_id))
+            .await?;
+        let new_token = store::NewToken {
+            hash: token.hash(),
+            user,
+            created_at: now,
+            expires_at,
+        };
+        let message = store::NewMessage {
+            id: message_id,
+            user,
+            recipient_ciphertext,
+            link_ciphertext,
+            created_at: now,
+        };
+        store::insert_token_and_message(conn, &new_token, &message)
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                    VerificationError::UnknownUser
+                }
+                _ => VerificationError::Database(e),
+            })
+    }
+}
