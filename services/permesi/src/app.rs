@@ -11,11 +11,14 @@ use server::{
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
+use server::ephemeral::EphemeralStore;
+
 use crate::{
     admission_gate::Gate,
-    api,
+    api, auth,
     config::Settings,
     identity::email::{self, IndexKey},
+    verification::{EmailVerification, Mailer, Worker},
 };
 
 /// permesi as a [`Service`] for the shared command line.
@@ -31,7 +34,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../db/migrations/p
         description = "permesi's core identity authority: OPAQUE signup and login, sessions, \
                        MFA, passkeys, OpenID Connect, tenancy and audit."
     ),
-    tags((name = "ops", description = "Health, readiness, metrics and this document"))
+    tags(
+        (name = "auth", description = "OPAQUE signup and login, email verification"),
+        (name = "ops", description = "Health, readiness, metrics and this document")
+    )
 )]
 struct ApiDoc;
 
@@ -49,6 +55,28 @@ pub struct AppState {
     pub opaque: Arc<opaque::server::ServerKeys>,
     /// Key of the email blind index, from the secret store.
     pub email_index: IndexKey,
+    /// Encrypts stored personal data.
+    pub cipher: Arc<dyn keys::Cipher>,
+    /// Ceremony state between a start and its finish (Valkey, in memory without it).
+    pub ceremonies: Arc<EphemeralStore>,
+    /// Verification links.
+    pub verification: EmailVerification,
+    /// The database.
+    pub pool: sqlx::PgPool,
+}
+
+impl AppState {
+    /// The parts signup and login use.
+    pub fn auth_parts(&self) -> auth::Parts<'_> {
+        auth::Parts {
+            pool: &self.pool,
+            opaque: &self.opaque,
+            index_key: &self.email_index,
+            cipher: self.cipher.as_ref(),
+            ceremonies: &self.ceremonies,
+            verification: &self.verification,
+        }
+    }
 }
 
 impl AppState {
@@ -81,14 +109,41 @@ impl AppState {
             settings.admission_source()?,
             Gate::replay_guard(dependencies.cache.clone()),
         );
+        let pool = dependencies
+            .database
+            .clone()
+            .ok_or_else(|| std::io::Error::other("permesi needs PostgreSQL"))?;
+        let cipher = keys.cipher();
+        let verification = EmailVerification::new(
+            pool.clone(),
+            cipher.clone(),
+            settings.verification_policy()?,
+        );
+        let mailer = settings.mailer()?;
+        if matches!(mailer, Mailer::Folder(_)) {
+            tracing::warn!(
+                dir = %settings.email_mail_dir.display(),
+                "no PERMESI_EMAIL_SMTP_URL: mail is written to a folder (development only)"
+            );
+        }
+        let worker = Worker::new(pool.clone(), cipher.clone(), mailer, &settings.email_from)
+            .map_err(|e| std::io::Error::other(format!("mail worker: {e}")))?;
+        tokio::spawn(worker.run(verification.waker(), std::future::pending::<()>()));
         if let Err(e) = gate.preload().await {
             tracing::warn!(error = %e, "admission keyset not loaded yet; gated requests get 503 until genesis answers");
         }
         Ok(Self {
+            ceremonies: Arc::new(EphemeralStore::new(
+                dependencies.cache.clone(),
+                "permesi:ceremony:",
+            )),
             dependencies,
             gate,
             opaque,
             email_index,
+            cipher,
+            verification,
+            pool,
         })
     }
 }
@@ -132,7 +187,7 @@ pub async fn assemble(
     dependencies: Dependencies,
 ) -> Result<Assembled, StartError> {
     let state = AppState::new(settings, dependencies.clone()).await?;
-    let api: OpenApiRouter<OpsState> = api::routes().with_state(state);
+    let api: OpenApiRouter<OpsState> = api::routes_with_gate(&state.gate).with_state(state);
     Ok(middleware::assemble(
         Permesi::NAME,
         env!("CARGO_PKG_VERSION"),

@@ -11,7 +11,10 @@ use server::{
     settings::{LogFormat, SettingsError, comma_list},
 };
 
-use crate::admission_gate::GateConfig;
+use crate::{
+    admission_gate::GateConfig,
+    verification::{Mailer, Policy},
+};
 
 /// Every permesi setting. Each field `x` is `PERMESI_X` in the environment and `x` in the file.
 #[derive(Debug, Deserialize)]
@@ -45,6 +48,19 @@ pub struct Settings {
     pub admission_issuer: String,
     /// `aud` admission tokens must carry (genesis's `audience`).
     pub admission_audience: String,
+    /// Origin of the console, where verification links point (`<base>/verify-email?token=`).
+    pub email_base_url: String,
+    /// `From` of outgoing mail.
+    pub email_from: String,
+    /// SMTP relay (`smtps://user:pass@host:465`, `smtp://host:587?tls=required`). Without
+    /// it mail is written to `email_mail_dir` (development only).
+    pub email_smtp_url: Option<Secret<String>>,
+    /// Development mail folder, one `.eml` file per message.
+    pub email_mail_dir: PathBuf,
+    /// Lifetime of a verification link, in seconds.
+    pub email_token_ttl_secs: u32,
+    /// Minimum time between two verification mails to one account, in seconds.
+    pub email_resend_cooldown_secs: u32,
     /// Browser origins allowed to call permesi (comma-separated in the environment).
     #[serde(deserialize_with = "comma_list")]
     pub cors_origins: Vec<String>,
@@ -65,6 +81,12 @@ impl Default for Settings {
             admission_paserk_url: None,
             admission_paserk_file: None,
             admission_paserk_json: None,
+            email_base_url: "http://localhost:8080".to_owned(),
+            email_from: "permesi <no-reply@permesi.localhost>".to_owned(),
+            email_smtp_url: None,
+            email_mail_dir: PathBuf::from("var/permesi/mail"),
+            email_token_ttl_secs: 86_400,
+            email_resend_cooldown_secs: 60,
             admission_issuer: "genesis".to_owned(),
             admission_audience: "permesi".to_owned(),
         }
@@ -126,6 +148,30 @@ impl Settings {
         }
     }
 
+    /// Verification-link policy.
+    pub fn verification_policy(&self) -> Result<Policy, SettingsError> {
+        Policy::new(
+            &self.email_base_url,
+            time::Duration::seconds(i64::from(self.email_token_ttl_secs)),
+            time::Duration::seconds(i64::from(self.email_resend_cooldown_secs)),
+        )
+        .map_err(|e| SettingsError::Invalid {
+            setting: "PERMESI_EMAIL_BASE_URL".to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The mail transport: SMTP when configured, else the development folder.
+    pub fn mailer(&self) -> Result<Mailer, SettingsError> {
+        match &self.email_smtp_url {
+            Some(url) => Mailer::smtp(url.expose()).map_err(|_| SettingsError::Invalid {
+                setting: "PERMESI_EMAIL_SMTP_URL".to_owned(),
+                reason: "not a valid smtp:// or smtps:// URL".to_owned(),
+            }),
+            None => Ok(Mailer::Folder(self.email_mail_dir.clone())),
+        }
+    }
+
     /// What admission tokens must say.
     pub fn gate_config(&self) -> GateConfig {
         GateConfig::new(&self.admission_issuer, &self.admission_audience)
@@ -157,6 +203,14 @@ impl ServiceSettings for Settings {
             self.max_body_bytes,
             self.request_timeout_ms,
         )?;
+        self.verification_policy()?;
+        self.mailer()?;
+        if !(1..=30 * 86_400).contains(&self.email_token_ttl_secs) {
+            return Err(SettingsError::Invalid {
+                setting: "PERMESI_EMAIL_TOKEN_TTL_SECS".to_owned(),
+                reason: "must be between 1 and 2592000".to_owned(),
+            });
+        }
         self.admission_source().map(|_| ())
     }
 }

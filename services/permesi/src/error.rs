@@ -1,4 +1,8 @@
 //! The one permesi error type and its mapping to HTTP problem details.
+//!
+//! Authentication failures are deliberately coarse: an unknown email, a wrong password, an
+//! unverified or disabled account and an expired login all answer `401 authentication_failed`,
+//! so the API cannot be used to learn who has an account.
 
 use axum::{
     http::StatusCode,
@@ -9,23 +13,89 @@ use server::Problem;
 /// Everything a permesi request can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Not an email address.
+    #[error("invalid email")]
+    InvalidEmail,
+    /// A protocol message that does not decode.
+    #[error("malformed message")]
+    Malformed,
+    /// The ceremony handle is unknown, used or expired.
+    #[error("ceremony expired")]
+    CeremonyExpired,
+    /// Login refused, for whatever reason (never says which).
+    #[error("authentication failed")]
+    AuthenticationFailed,
+    /// A verification token that is unknown, used or expired.
+    #[error("invalid or expired token")]
+    InvalidToken,
     /// A dependency failed; details go to the log, never to the client.
     #[error("dependency unavailable: {0}")]
     Unavailable(String),
 }
 
+impl Error {
+    /// Stable code for problem details.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidEmail => "invalid_email",
+            Self::Malformed => "malformed",
+            Self::CeremonyExpired => "ceremony_expired",
+            Self::AuthenticationFailed => "authentication_failed",
+            Self::InvalidToken => "invalid_or_expired_token",
+            Self::Unavailable(_) => "unavailable",
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidEmail | Self::Malformed | Self::CeremonyExpired | Self::InvalidToken => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::AuthenticationFailed => StatusCode::UNAUTHORIZED,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            Self::InvalidEmail => "Invalid email address",
+            Self::Malformed => "Malformed message",
+            Self::CeremonyExpired => "Expired or unknown ceremony",
+            Self::AuthenticationFailed => "Authentication failed",
+            Self::InvalidToken => "Invalid or expired token",
+            Self::Unavailable(_) => "Service temporarily unavailable",
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Unavailable(format!("database: {e}"))
+    }
+}
+
+impl From<keys::KeysError> for Error {
+    fn from(e: keys::KeysError) -> Self {
+        Self::Unavailable(format!("keys: {e}"))
+    }
+}
+
+impl From<server::ephemeral::EphemeralError> for Error {
+    fn from(e: server::ephemeral::EphemeralError) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        match &self {
-            Self::Unavailable(detail) => {
-                tracing::error!(error = %detail, "request failed");
-                Problem::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "Service temporarily unavailable",
-                )
-                .into_response()
-            }
+        if let Self::Unavailable(detail) = &self {
+            tracing::error!(error = %detail, "request failed");
         }
+        let mut response = Problem::new(self.status(), self.code(), self.title()).into_response();
+        response.headers_mut().insert(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        );
+        response
     }
 }

@@ -12,9 +12,11 @@
 pub mod admission_gate;
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod identity;
+pub mod store;
 pub mod verification;
 
 pub use app::Permesi;

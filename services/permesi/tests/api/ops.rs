@@ -1,7 +1,5 @@
-//! permesi over real HTTP, against the real PostgreSQL and Redis started by `just test`.
-//! The shared HTTP stack (problem+json, limits, CORS, metrics) is exercised in genesis's tests;
+//! Operational behaviour. The shared HTTP stack (problem+json, limits, CORS, metrics) is exercised in genesis's tests;
 //! these cover what permesi adds.
-#![allow(clippy::unwrap_used)] // test helpers unwrap: a failure is the test failing
 
 use std::process::Command;
 

@@ -1,0 +1,235 @@
+//! `/v1/auth/...`: OPAQUE signup and login, email verification.
+
+use axum::{Json, extract::State, http::StatusCode, response::IntoResponse};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use crate::{
+    app::AppState,
+    auth,
+    error::Error,
+    identity::email::{BlindIndex, Email},
+    store::users,
+    verification::{ResendOutcome, VerificationError},
+};
+
+/// OPAQUE registration request (RFC 9807 `RegistrationRequest`, base64url without padding).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignupStart {
+    /// The account's email address.
+    pub email: String,
+    /// base64url `RegistrationRequest` (32 bytes).
+    pub request: String,
+}
+
+/// The server's registration response and the handle of this signup.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignupStarted {
+    /// Send back with the finish (valid 5 minutes, once).
+    pub signup_id: String,
+    /// base64url `RegistrationResponse` (64 bytes).
+    pub response: String,
+}
+
+/// The client's registration upload.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignupFinish {
+    /// From the start.
+    pub signup_id: String,
+    /// The same address as the start.
+    pub email: String,
+    /// base64url `RegistrationUpload` (192 bytes).
+    pub upload: String,
+}
+
+/// OPAQUE credential request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginStart {
+    /// The account's email address.
+    pub email: String,
+    /// base64url `CredentialRequest` (KE1, 96 bytes).
+    pub request: String,
+}
+
+/// The server's credential response and the handle of this login.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginStarted {
+    /// Send back with the finish (valid 2 minutes, once).
+    pub login_id: String,
+    /// base64url `CredentialResponse` (KE2, 320 bytes).
+    pub response: String,
+}
+
+/// The client's key-exchange finalization.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginFinish {
+    /// From the start.
+    pub login_id: String,
+    /// base64url `CredentialFinalization` (KE3, 64 bytes).
+    pub finalization: String,
+}
+
+/// A verification link's token.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyEmail {
+    /// The `token` query parameter of the link.
+    pub token: String,
+}
+
+/// An address to send a new verification link to.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResendVerification {
+    /// The account's email address.
+    pub email: String,
+}
+
+/// The same answer whether or not the address has an account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckEmail {
+    /// Always `check_email`.
+    pub status: &'static str,
+}
+
+const CHECK_EMAIL: CheckEmail = CheckEmail {
+    status: "check_email",
+};
+
+/// Starts a signup. Requires an admission token for `signup` in `X-Permesi-Admission`.
+#[utoipa::path(post, path = "/v1/auth/opaque/signup/start", tag = "auth",
+    request_body = SignupStart,
+    params(("x-permesi-admission" = String, Header, description = "Admission token for `signup` from genesis")),
+    responses(
+        (status = 200, body = SignupStarted),
+        (status = 400, description = "invalid_email, malformed", body = server::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "admission_required, admission_invalid, admission_replayed", body = server::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "admission_wrong_action", body = server::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn signup_start(
+    State(state): State<AppState>,
+    Json(body): Json<SignupStart>,
+) -> Result<Json<SignupStarted>, Error> {
+    let (signup_id, response) =
+        auth::signup_start(state.auth_parts(), &body.email, &body.request).await?;
+    Ok(Json(SignupStarted {
+        signup_id,
+        response,
+    }))
+}
+
+/// Finishes a signup and sends a verification link. Answers `202` whether or not the address
+/// already had an account.
+#[utoipa::path(post, path = "/v1/auth/opaque/signup/finish", tag = "auth",
+    request_body = SignupFinish,
+    responses(
+        (status = 202, body = CheckEmail),
+        (status = 400, description = "ceremony_expired, invalid_email, malformed", body = server::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn signup_finish(
+    State(state): State<AppState>,
+    Json(body): Json<SignupFinish>,
+) -> Result<impl IntoResponse, Error> {
+    auth::signup_finish(
+        state.auth_parts(),
+        &body.signup_id,
+        &body.email,
+        &body.upload,
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(CHECK_EMAIL)))
+}
+
+/// Starts a login. Requires an admission token for `login`.
+#[utoipa::path(post, path = "/v1/auth/opaque/login/start", tag = "auth",
+    request_body = LoginStart,
+    params(("x-permesi-admission" = String, Header, description = "Admission token for `login` from genesis")),
+    responses(
+        (status = 200, body = LoginStarted),
+        (status = 400, description = "invalid_email, malformed", body = server::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "admission_required, admission_invalid, admission_replayed", body = server::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn login_start(
+    State(state): State<AppState>,
+    Json(body): Json<LoginStart>,
+) -> Result<Json<LoginStarted>, Error> {
+    let (login_id, response) =
+        auth::login_start(state.auth_parts(), &body.email, &body.request).await?;
+    Ok(Json(LoginStarted { login_id, response }))
+}
+
+/// Finishes a login.
+#[utoipa::path(post, path = "/v1/auth/opaque/login/finish", tag = "auth",
+    request_body = LoginFinish,
+    responses(
+        (status = 204, description = "Logged in"),
+        (status = 400, description = "malformed", body = server::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "authentication_failed (wrong password, unknown, unverified or disabled account, expired login: never says which)", body = server::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn login_finish(
+    State(state): State<AppState>,
+    Json(body): Json<LoginFinish>,
+) -> Result<StatusCode, Error> {
+    let _user = auth::login_finish(state.auth_parts(), &body.login_id, &body.finalization).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Confirms an email address with the token from its verification link.
+#[utoipa::path(post, path = "/v1/auth/verify-email", tag = "auth",
+    request_body = VerifyEmail,
+    params(("x-permesi-admission" = String, Header, description = "Admission token for `verify_email` from genesis")),
+    responses(
+        (status = 204, description = "Verified"),
+        (status = 400, description = "invalid_or_expired_token", body = server::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn verify_email(
+    State(state): State<AppState>,
+    Json(body): Json<VerifyEmail>,
+) -> Result<StatusCode, Error> {
+    match state
+        .verification
+        .verify(&body.token, OffsetDateTime::now_utc())
+        .await
+    {
+        Ok(_) => Ok(StatusCode::NO_CONTENT),
+        Err(VerificationError::InvalidOrExpired) => Err(Error::InvalidToken),
+        Err(e) => Err(Error::Unavailable(format!("verification: {e}"))),
+    }
+}
+
+/// Sends a new verification link (at most one per cooldown). Answers `202` in every case, so
+/// it cannot be used to learn whether an address has an account.
+#[utoipa::path(post, path = "/v1/auth/resend-verification", tag = "auth",
+    request_body = ResendVerification,
+    params(("x-permesi-admission" = String, Header, description = "Admission token for `resend_verification` from genesis")),
+    responses((status = 202, body = CheckEmail)))]
+pub async fn resend_verification(
+    State(state): State<AppState>,
+    Json(body): Json<ResendVerification>,
+) -> Result<impl IntoResponse, Error> {
+    if let Ok(address) = Email::parse(&body.email) {
+        let index = BlindIndex::of(&state.email_index, &address);
+        if let Some((user, false)) = users::email_of_index(&state.pool, &index).await? {
+            match state
+                .verification
+                .resend(user, &address, OffsetDateTime::now_utc())
+                .await
+            {
+                // Every outcome answers the same, so none can be told apart.
+                Ok(
+                    ResendOutcome::Queued
+                    | ResendOutcome::AlreadyVerified
+                    | ResendOutcome::CoolingDown { .. },
+                ) => {}
+                Err(e) => return Err(Error::Unavailable(format!("verification: {e}"))),
+            }
+        }
+    }
+    Ok((StatusCode::ACCEPTED, Json(CHECK_EMAIL)))
+}

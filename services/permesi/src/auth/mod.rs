@@ -1,0 +1,168 @@
+//! OPAQUE signup and login, as plain functions over the app's parts (testable without HTTP).
+//!
+//! One admission token per ceremony: the *start* of signup and login passes the admission gate;
+//! the *finish* is bound to that start by a random, single-use, short-lived handle kept
+//! server-side (`server::ephemeral`), so it needs no second proof of work yet cannot be called
+//! on its own.
+//!
+//! Nothing here reveals whether an email has an account: signup answers the same for a new and
+//! an existing address, and login runs the same OPAQUE work for unknown, unverified and
+//! disabled accounts (opaque-ke's fake record) and fails with the same error.
+
+use std::time::Duration;
+
+use opaque::server as op;
+use server::ephemeral::EphemeralStore;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{
+    error::Error,
+    identity::email::{self, BlindIndex, Email, IndexKey},
+    store::users,
+    verification::EmailVerification,
+};
+
+/// How long a signup may take between start and finish.
+pub const SIGNUP_TTL: Duration = Duration::from_mins(5);
+
+/// The parts signup and login use.
+#[derive(Debug, Clone, Copy)]
+pub struct Parts<'a> {
+    /// Database.
+    pub pool: &'a sqlx::PgPool,
+    /// OPAQUE server keys.
+    pub opaque: &'a op::ServerKeys,
+    /// Email blind-index key.
+    pub index_key: &'a IndexKey,
+    /// Encrypts stored emails.
+    pub cipher: &'a dyn keys::Cipher,
+    /// Ceremony state between start and finish.
+    pub ceremonies: &'a EphemeralStore,
+    /// Sends verification links.
+    pub verification: &'a EmailVerification,
+}
+
+fn new_handle() -> String {
+    Uuid::new_v4().simple().to_string()
+}
+
+fn opaque_error(e: opaque::Error) -> Error {
+    match e {
+        opaque::Error::Malformed => Error::Malformed,
+        opaque::Error::AuthenticationFailed => Error::AuthenticationFailed,
+        other => Error::Unavailable(format!("opaque: {}", other.code())),
+    }
+}
+
+/// Signup, first message: the OPAQUE registration response and a handle for the finish.
+pub async fn signup_start(
+    parts: Parts<'_>,
+    address: &str,
+    request: &str,
+) -> Result<(String, String), Error> {
+    let address = Email::parse(address).map_err(|_| Error::InvalidEmail)?;
+    let index = BlindIndex::of(parts.index_key, &address);
+    let response = op::registration_start(parts.opaque, request, &index.0).map_err(opaque_error)?;
+    let handle = new_handle();
+    parts
+        .ceremonies
+        .put(&format!("signup:{handle}"), &index.0, SIGNUP_TTL)
+        .await?;
+    Ok((handle, response))
+}
+
+/// Signup, second message: store the registration record and send the verification link.
+/// An address that already has an account gets the same answer and nothing is changed.
+pub async fn signup_finish(
+    parts: Parts<'_>,
+    handle: &str,
+    address: &str,
+    upload: &str,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
+    let started = parts
+        .ceremonies
+        .take(&format!("signup:{handle}"))
+        .await?
+        .ok_or(Error::CeremonyExpired)?;
+    let address = Email::parse(address).map_err(|_| Error::InvalidEmail)?;
+    let index = BlindIndex::of(parts.index_key, &address);
+    // The finish must be for the address the start was admitted for.
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        started.as_slice(),
+        &index.0[..],
+    )) {
+        return Err(Error::CeremonyExpired);
+    }
+    let record = op::registration_finish(upload).map_err(opaque_error)?;
+    let id = Uuid::now_v7();
+    let sealed = email::seal(parts.cipher, id, &address).await?;
+    if users::create(parts.pool, id, &index, &sealed, record.as_bytes()).await? {
+        parts
+            .verification
+            .issue(id, &address, now)
+            .await
+            .map_err(|e| Error::Unavailable(format!("verification: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Login, first message: the OPAQUE credential response (real or fake record) and a handle.
+pub async fn login_start(
+    parts: Parts<'_>,
+    address: &str,
+    request: &str,
+) -> Result<(String, String), Error> {
+    let address = Email::parse(address).map_err(|_| Error::InvalidEmail)?;
+    let index = BlindIndex::of(parts.index_key, &address);
+    let account = users::find_by_index(parts.pool, &index).await?;
+    // Unknown, unverified and disabled accounts all take the fake-record path.
+    let usable = account.filter(|a| a.active && a.verified);
+    let (response, state) = op::login_start(
+        parts.opaque,
+        usable.as_ref().map(|a| a.opaque_record.as_slice()),
+        request,
+        &index.0,
+    )
+    .map_err(opaque_error)?;
+    let mut stored = state.as_bytes().to_vec();
+    stored.extend_from_slice(usable.map_or(Uuid::nil(), |a| a.id).as_bytes());
+    let handle = new_handle();
+    parts
+        .ceremonies
+        .put(&format!("login:{handle}"), &stored, op::LOGIN_STATE_TTL)
+        .await?;
+    Ok((handle, response))
+}
+
+/// Login, second message: the user id when the password was right and the account usable.
+pub async fn login_finish(
+    parts: Parts<'_>,
+    handle: &str,
+    finalization: &str,
+) -> Result<Uuid, Error> {
+    let stored = parts
+        .ceremonies
+        .take(&format!("login:{handle}"))
+        .await?
+        .ok_or(Error::AuthenticationFailed)?;
+    let split = stored
+        .len()
+        .checked_sub(16)
+        .ok_or(Error::AuthenticationFailed)?;
+    let (state, user) = stored.split_at(split);
+    let state = op::LoginState::from_bytes(state)
+        .map_err(|_| Error::Unavailable("corrupt login state".into()))?;
+    let user = Uuid::from_slice(user).map_err(|_| Error::AuthenticationFailed)?;
+    // Runs for unknown users too (and fails), so timing does not tell them apart.
+    let result = op::login_finish(state, finalization);
+    match result {
+        Ok(_session_key) if !user.is_nil() => Ok(user),
+        Ok(_) => Err(Error::AuthenticationFailed),
+        Err(e) => Err(match opaque_error(e) {
+            Error::Malformed => Error::Malformed,
+            _ => Error::AuthenticationFailed,
+        }),
+    }
+}

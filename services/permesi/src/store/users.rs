@@ -1,0 +1,71 @@
+//! Accounts: found by email blind index, created once per index.
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::identity::email::BlindIndex;
+
+/// What login needs of an account.
+#[derive(Clone, Debug)]
+pub struct Account {
+    /// The user id.
+    pub id: Uuid,
+    /// OPAQUE registration record.
+    pub opaque_record: Vec<u8>,
+    /// `active` accounts may log in.
+    pub active: bool,
+    /// An unverified account cannot log in.
+    pub verified: bool,
+}
+
+/// The account with this email index, if any.
+pub async fn find_by_index(
+    pool: &PgPool,
+    index: &BlindIndex,
+) -> Result<Option<Account>, sqlx::Error> {
+    let row: Option<(Uuid, Vec<u8>, String, bool)> = sqlx::query_as(
+        "SELECT id, opaque_record, status, email_verified_at IS NOT NULL
+         FROM users WHERE email_index = $1",
+    )
+    .bind(index.0.as_slice())
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(id, opaque_record, status, verified)| Account {
+        id,
+        opaque_record,
+        active: status == "active",
+        verified,
+    }))
+}
+
+/// The id and sealed email of the account with this index, if any.
+pub async fn email_of_index(
+    pool: &PgPool,
+    index: &BlindIndex,
+) -> Result<Option<(Uuid, bool)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, email_verified_at IS NOT NULL FROM users WHERE email_index = $1")
+        .bind(index.0.as_slice())
+        .fetch_optional(pool)
+        .await
+}
+
+/// Creates the account unless one exists for this index; `true` when created.
+pub async fn create(
+    pool: &PgPool,
+    id: Uuid,
+    index: &BlindIndex,
+    email_ciphertext: &str,
+    opaque_record: &[u8],
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO users (id, email_index, email_ciphertext, opaque_record)
+         VALUES ($1, $2, $3, $4) ON CONFLICT (email_index) DO NOTHING",
+    )
+    .bind(id)
+    .bind(index.0.as_slice())
+    .bind(email_ciphertext)
+    .bind(opaque_record)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

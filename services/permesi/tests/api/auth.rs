@@ -1,0 +1,353 @@
+//! OPAQUE signup, email verification and login end to end: admission tokens minted by a real
+//! genesis, the OPAQUE client run as the browser would, links read from the dev mail folder.
+
+use std::path::PathBuf;
+
+use genesis::Genesis;
+use opaque::client::{self as oc, Params};
+use permesi::{Permesi, config::Settings};
+use reqwest::{StatusCode, header};
+use serde_json::{Value, json};
+use server::cli::Service;
+use testkit::TestServer;
+
+const PASSWORD: &[u8] = b"correct horse battery staple";
+
+struct Stack {
+    genesis: TestServer,
+    permesi: TestServer,
+    mail: PathBuf,
+    database_url: String,
+    _dir: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+impl Stack {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let genesis = genesis::config::Settings {
+            keys_dir: dir.path().join("genesis-keys"),
+            pow_actions: "signup:2,login:2,verify_email:2,resend_verification:2".to_owned(),
+            rate_limit_per_ip: 1000.0,
+            rate_limit_per_ip_burst: 1000.0,
+            ..genesis::config::Settings::default()
+        };
+        let genesis = TestServer::start(Genesis::build(genesis).await.unwrap().router).await;
+        let database_url = testkit::fresh_database("permesi_auth").await;
+        let mail = dir.path().join("mail");
+        let settings = Settings {
+            database_url: Some(database_url.clone().into()),
+            redis_url: Some(testkit::redis_url().into()),
+            keys_dir: dir.path().join("permesi-keys"),
+            admission_paserk_url: Some(genesis.url("/paserk.json")),
+            email_mail_dir: mail.clone(),
+            ..Settings::default()
+        };
+        let permesi = TestServer::start(Permesi::build(settings).await.unwrap().router).await;
+        Self {
+            genesis,
+            permesi,
+            mail,
+            database_url,
+            _dir: dir,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn admission(&self, action: &str) -> String {
+        ::client::GenesisClient::new(&self.genesis.url("/"))
+            .unwrap()
+            .admission_token(action, |_| {})
+            .await
+            .unwrap()
+            .token
+    }
+
+    async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> reqwest::Response {
+        let mut request = self.http.post(self.permesi.url(path)).json(body);
+        if let Some(token) = token {
+            request = request.header("x-permesi-admission", token);
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn signup(&self, email: &str, password: &[u8]) -> reqwest::Response {
+        let (state, request) = oc::registration_start(password).unwrap();
+        let token = self.admission("signup").await;
+        let started = self
+            .post(
+                "/v1/auth/opaque/signup/start",
+                Some(&token),
+                &json!({ "email": email, "request": request }),
+            )
+            .await;
+        assert_eq!(started.status(), StatusCode::OK);
+        let started: Value = started.json().await.unwrap();
+        let upload = oc::registration_finish_with(
+            state,
+            started["response"].as_str().unwrap(),
+            password,
+            Params::insecure_fast(),
+        )
+        .unwrap()
+        .upload;
+        self.post(
+            "/v1/auth/opaque/signup/finish",
+            None,
+            &json!({ "signup_id": started["signup_id"], "email": email, "upload": upload }),
+        )
+        .await
+    }
+
+    /// Runs a whole login; returns the finish response.
+    async fn login(&self, email: &str, password: &[u8]) -> reqwest::Response {
+        let (state, request) = oc::login_start(password).unwrap();
+        let token = self.admission("login").await;
+        let started = self
+            .post(
+                "/v1/auth/opaque/login/start",
+                Some(&token),
+                &json!({ "email": email, "request": request }),
+            )
+            .await;
+        assert_eq!(started.status(), StatusCode::OK);
+        let started: Value = started.json().await.unwrap();
+        let response = started["response"].as_str().unwrap();
+        // A wrong password fails on the client already; send a syntactically valid but wrong
+        // finalization then, as an attacker would.
+        let finalization =
+            match oc::login_finish_with(state, response, password, Params::insecure_fast()) {
+                Ok(login) => login.finalization,
+                Err(_) => {
+                    opaque::suite::b64::encode(&[7u8; opaque::suite::CREDENTIAL_FINALIZATION_LEN])
+                }
+            };
+        self.post(
+            "/v1/auth/opaque/login/finish",
+            None,
+            &json!({ "login_id": started["login_id"], "finalization": finalization }),
+        )
+        .await
+    }
+
+    async fn verify_latest_link(&self) -> reqwest::Response {
+        // The worker writes asynchronously: wait (bounded) for the message to land.
+        let mut link = None;
+        for _ in 0..500 {
+            link = permesi::verification::latest_link(&self.mail).unwrap();
+            if link.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let link = link.expect("a verification mail in the dev folder");
+        let token = link.split("token=").nth(1).unwrap().to_owned();
+        let admission = self.admission("verify_email").await;
+        self.post(
+            "/v1/auth/verify-email",
+            Some(&admission),
+            &json!({ "token": token }),
+        )
+        .await
+    }
+
+    async fn users(&self) -> i64 {
+        let pool = sqlx::PgPool::connect(&self.database_url).await.unwrap();
+        sqlx::query_as::<_, (i64,)>("SELECT count(*) FROM users")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .0
+    }
+}
+
+async fn code(response: reqwest::Response) -> String {
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
+    let body: Value = response.json().await.unwrap();
+    body["code"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn signup_verify_then_login_with_the_password_only_the_client_knows() {
+    let stack = Stack::start().await;
+    let signup = stack.signup("Dana@Example.com", PASSWORD).await;
+    assert_eq!(signup.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        signup.json::<Value>().await.unwrap()["status"],
+        "check_email"
+    );
+
+    // Not verified yet: the login fails like a wrong password would.
+    let early = stack.login("dana@example.com", PASSWORD).await;
+    assert_eq!(early.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(code(early).await, "authentication_failed");
+
+    assert_eq!(
+        stack.verify_latest_link().await.status(),
+        StatusCode::NO_CONTENT
+    );
+    // The link works once.
+    let again = stack.verify_latest_link().await;
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(code(again).await, "invalid_or_expired_token");
+
+    // Any case and spacing of the address is the same account.
+    let ok = stack.login("  DANA@example.COM", PASSWORD).await;
+    assert_eq!(ok.status(), StatusCode::NO_CONTENT);
+
+    let wrong = stack.login("dana@example.com", b"tr0ub4dor&3").await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(code(wrong).await, "authentication_failed");
+
+    // The database holds neither the address nor the password.
+    let pool = sqlx::PgPool::connect(&stack.database_url).await.unwrap();
+    let (dump,): (String,) = sqlx::query_as("SELECT row_to_json(u)::text FROM users u")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(!dump.to_lowercase().contains("dana"), "{dump}");
+    assert!(!dump.contains("correct horse"), "{dump}");
+}
+
+#[tokio::test]
+async fn unknown_accounts_look_like_known_ones() {
+    let stack = Stack::start().await;
+    assert_eq!(
+        stack.signup("erin@example.com", PASSWORD).await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        stack.verify_latest_link().await.status(),
+        StatusCode::NO_CONTENT
+    );
+
+    let stack = &stack;
+    let start = |email: &'static str| async move {
+        let (_, request) = oc::login_start(PASSWORD).unwrap();
+        let token = stack.admission("login").await;
+        let response = stack
+            .post(
+                "/v1/auth/opaque/login/start",
+                Some(&token),
+                &json!({ "email": email, "request": request }),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json::<Value>().await.unwrap()
+    };
+    let known = start("erin@example.com").await;
+    let unknown = start("nobody@example.com").await;
+    assert_eq!(
+        known["response"].as_str().unwrap().len(),
+        unknown["response"].as_str().unwrap().len()
+    );
+    let failed = stack.login("nobody@example.com", PASSWORD).await;
+    assert_eq!(failed.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(code(failed).await, "authentication_failed");
+
+    // Signing up an existing address answers the same and changes nothing.
+    assert_eq!(
+        stack.signup("erin@example.com", b"another").await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(stack.users().await, 1);
+    assert_eq!(
+        stack.login("erin@example.com", PASSWORD).await.status(),
+        StatusCode::NO_CONTENT
+    );
+
+    // Resend answers the same for known, unknown and malformed addresses.
+    for email in ["erin@example.com", "nobody@example.com", "not-an-address"] {
+        let token = stack.admission("resend_verification").await;
+        let response = stack
+            .post(
+                "/v1/auth/resend-verification",
+                Some(&token),
+                &json!({ "email": email }),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED, "{email}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["status"],
+            "check_email"
+        );
+    }
+}
+
+#[tokio::test]
+async fn ceremonies_need_admission_once_and_finish_once() {
+    let stack = Stack::start().await;
+    let (_, request) = oc::registration_start(PASSWORD).unwrap();
+    let body = json!({ "email": "finn@example.com", "request": request });
+
+    let missing = stack
+        .post("/v1/auth/opaque/signup/start", None, &body)
+        .await;
+    assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(code(missing).await, "admission_required");
+
+    let login_token = stack.admission("login").await;
+    let wrong = stack
+        .post("/v1/auth/opaque/signup/start", Some(&login_token), &body)
+        .await;
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+    assert_eq!(code(wrong).await, "admission_wrong_action");
+
+    let token = stack.admission("signup").await;
+    assert_eq!(
+        stack
+            .post("/v1/auth/opaque/signup/start", Some(&token), &body)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let replay = stack
+        .post("/v1/auth/opaque/signup/start", Some(&token), &body)
+        .await;
+    assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(code(replay).await, "admission_replayed");
+
+    // A finish without its start, or for another address than the start's.
+    let bogus = stack
+        .post(
+            "/v1/auth/opaque/signup/finish",
+            None,
+            &json!({ "signup_id": "nope", "email": "finn@example.com", "upload": "x" }),
+        )
+        .await;
+    assert_eq!(bogus.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(code(bogus).await, "ceremony_expired");
+    let expired_login = stack
+        .post(
+            "/v1/auth/opaque/login/finish",
+            None,
+            &json!({ "login_id": "nope", "finalization": "x" }),
+        )
+        .await;
+    assert_eq!(expired_login.status(), StatusCode::UNAUTHORIZED);
+
+    // Bad input is a 4xx problem, never a 5xx.
+    let token = stack.admission("signup").await;
+    let malformed = stack
+        .post(
+            "/v1/auth/opaque/signup/start",
+            Some(&token),
+            &json!({ "email": "finn@example.com", "request": "AAAA" }),
+        )
+        .await;
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(code(malformed).await, "malformed");
+    let token = stack.admission("signup").await;
+    let bad_email = stack
+        .post(
+            "/v1/auth/opaque/signup/start",
+            Some(&token),
+            &json!({ "email": "finn", "request": request }),
+        )
+        .await;
+    assert_eq!(bad_email.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(code(bad_email).await, "invalid_email");
+}
