@@ -53,6 +53,10 @@ build:
 migrate:
     bash scripts/stack.sh migrate
 
+# Print the newest email-verification link from the dev mail folder
+signup-verify-url:
+    bash scripts/run-service.sh permesi signup-verify-url
+
 # Regenerate docs/openapi/{genesis,permesi}.json
 openapi:
     bash scripts/stack.sh openapi

@@ -43,6 +43,9 @@ export "${prefix}_KEYS_DIR=$KEYS_DIR/$name"
 if [[ "$name" == permesi ]]; then
   # Admission tokens are verified offline against genesis's published keyset.
   export PERMESI_ADMISSION_PASERK_URL="http://127.0.0.1:$GENESIS_PORT/paserk.json"
+  # Development mail: one .eml file per message (just signup-verify-url prints the newest link).
+  export PERMESI_EMAIL_MAIL_DIR="$DEV_DIR/mail"
+  export PERMESI_EMAIL_BASE_URL="http://localhost:$WEB_PORT"
 fi
 
 if [[ -f "$DEV_DIR/$name.env" ]]; then

@@ -154,7 +154,7 @@ impl Service for Permesi {
     /// The console's build-time settings share the prefix; they are not the service's.
     const FOREIGN: &'static [&'static str] = &["api_base_url", "token_base_url", "client_id"];
     type Settings = Settings;
-    type Commands = server::cli::NoCommands;
+    type Commands = crate::dev_cli::DevCommand;
 
     fn migrator() -> &'static sqlx::migrate::Migrator {
         &MIGRATOR
@@ -164,8 +164,8 @@ impl Service for Permesi {
         middleware::document(ApiDoc::openapi(), api::routes().into_openapi())
     }
 
-    async fn run(_: Settings, command: Self::Commands) -> Result<(), StartError> {
-        match command {}
+    async fn run(settings: Settings, command: Self::Commands) -> Result<(), StartError> {
+        crate::dev_cli::run(&settings, command)
     }
 
     async fn build(settings: Settings) -> Result<Assembled, StartError> {

@@ -14,6 +14,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod dev_cli;
 pub mod error;
 pub mod identity;
 pub mod store;

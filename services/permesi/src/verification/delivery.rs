@@ -122,7 +122,13 @@ async fn write_eml(dir: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
 /// `None` when the folder holds no verification message.
 pub fn latest_link(mail_dir: &Path) -> std::io::Result<Option<String>> {
     let mut names = Vec::new();
-    for entry in std::fs::read_dir(mail_dir)? {
+    // No folder yet: nothing has been sent.
+    let entries = match std::fs::read_dir(mail_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
         let name = entry?.file_name();
         let name = name.to_string_lossy();
         if name.ends_with(".eml") && !name.starts_with('.') {

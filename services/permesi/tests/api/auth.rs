@@ -351,3 +351,45 @@ async fn ceremonies_need_admission_once_and_finish_once() {
     assert_eq!(bad_email.status(), StatusCode::BAD_REQUEST);
     assert_eq!(code(bad_email).await, "invalid_email");
 }
+
+#[tokio::test]
+async fn signup_verify_url_prints_the_newest_link_from_the_dev_mail_folder() {
+    let stack = Stack::start().await;
+    assert_eq!(
+        stack.signup("gus@example.com", PASSWORD).await.status(),
+        StatusCode::ACCEPTED
+    );
+    // Sent by the worker; the verification helper waits for it the same way.
+    let mut expected = None;
+    for _ in 0..500 {
+        expected = permesi::verification::latest_link(&stack.mail).unwrap();
+        if expected.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (mail, paserk) = (stack.mail.clone(), stack.genesis.url("/paserk.json"));
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_permesi"))
+            .env_clear()
+            .env("PERMESI_DATABASE_URL", "postgres://x@127.0.0.1:1/x")
+            .env("PERMESI_ADMISSION_PASERK_URL", paserk)
+            .env("PERMESI_EMAIL_MAIL_DIR", mail)
+            .arg("signup-verify-url")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(Some(printed.trim().to_owned()), expected);
+    assert!(
+        printed.starts_with("http://localhost:8080/verify-email?token="),
+        "{printed}"
+    );
+}
