@@ -17,6 +17,7 @@ pub mod config;
 pub mod dev_cli;
 pub mod error;
 pub mod identity;
+pub mod sessions;
 pub mod store;
 pub mod verification;
 
