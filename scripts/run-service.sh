@@ -22,6 +22,7 @@ case "$name" in
   *) die "usage: scripts/run-service.sh genesis|permesi [serve|migrate|openapi]  |  web" ;;
 esac
 
+haproxy="${PERMESI_HAPROXY:-}" # read before the prefixed variables are cleared
 while IFS= read -r var; do
   unset "$var"
 done < <(compgen -e | grep -E '^(GENESIS|PERMESI)_' || true)
@@ -46,6 +47,9 @@ if [[ "$name" == permesi ]]; then
   # Development mail: one .eml file per message (just signup-verify-url prints the newest link).
   export PERMESI_EMAIL_MAIL_DIR="$DEV_DIR/mail"
   export PERMESI_EMAIL_BASE_URL="http://localhost:$WEB_PORT"
+  # Plain-HTTP localhost only: browsers drop Secure cookies there. Behind HAProxy (https) the
+  # production default, Secure, applies.
+  if [[ "$haproxy" != 1 ]]; then export PERMESI_SESSION_COOKIE_SECURE=false; fi
 fi
 
 if [[ -f "$DEV_DIR/$name.env" ]]; then

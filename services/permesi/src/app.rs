@@ -18,6 +18,7 @@ use crate::{
     api, auth,
     config::Settings,
     identity::email::{self, IndexKey},
+    sessions::Sessions,
     verification::{EmailVerification, Mailer, Worker},
 };
 
@@ -36,6 +37,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../db/migrations/p
     ),
     tags(
         (name = "auth", description = "OPAQUE signup and login, email verification"),
+        (name = "session", description = "The caller's session and account"),
         (name = "ops", description = "Health, readiness, metrics and this document")
     )
 )]
@@ -63,6 +65,8 @@ pub struct AppState {
     pub verification: EmailVerification,
     /// The database.
     pub pool: sqlx::PgPool,
+    /// Logged-in sessions.
+    pub sessions: Sessions,
 }
 
 impl AppState {
@@ -132,7 +136,13 @@ impl AppState {
         if let Err(e) = gate.preload().await {
             tracing::warn!(error = %e, "admission keyset not loaded yet; gated requests get 503 until genesis answers");
         }
+        let sessions = Sessions::new(
+            pool.clone(),
+            dependencies.cache.clone(),
+            settings.session_policy()?,
+        );
         Ok(Self {
+            sessions,
             ceremonies: Arc::new(EphemeralStore::new(
                 dependencies.cache.clone(),
                 "permesi:ceremony:",

@@ -13,6 +13,7 @@ use server::{
 
 use crate::{
     admission_gate::GateConfig,
+    sessions::SessionPolicy,
     verification::{Mailer, Policy},
 };
 
@@ -61,6 +62,12 @@ pub struct Settings {
     pub email_token_ttl_secs: u32,
     /// Minimum time between two verification mails to one account, in seconds.
     pub email_resend_cooldown_secs: u32,
+    /// A session ends after this many seconds without a request.
+    pub session_idle_secs: u32,
+    /// A session ends this many seconds after login, however active.
+    pub session_absolute_secs: u32,
+    /// `Secure` on the session cookie; turn off only for plain-HTTP localhost development.
+    pub session_cookie_secure: bool,
     /// Browser origins allowed to call permesi (comma-separated in the environment).
     #[serde(deserialize_with = "comma_list")]
     pub cors_origins: Vec<String>,
@@ -87,6 +94,9 @@ impl Default for Settings {
             email_mail_dir: PathBuf::from("var/permesi/mail"),
             email_token_ttl_secs: 86_400,
             email_resend_cooldown_secs: 60,
+            session_idle_secs: 1_800,
+            session_absolute_secs: 43_200,
+            session_cookie_secure: true,
             admission_issuer: "genesis".to_owned(),
             admission_audience: "permesi".to_owned(),
         }
@@ -172,6 +182,19 @@ impl Settings {
         }
     }
 
+    /// Session lifetimes and cookie flags.
+    pub fn session_policy(&self) -> Result<SessionPolicy, SettingsError> {
+        SessionPolicy::new(
+            time::Duration::seconds(i64::from(self.session_idle_secs)),
+            time::Duration::seconds(i64::from(self.session_absolute_secs)),
+            self.session_cookie_secure,
+        )
+        .map_err(|_| SettingsError::Invalid {
+            setting: "PERMESI_SESSION_IDLE_SECS".to_owned(),
+            reason: "idle and absolute must be positive, idle at most absolute".to_owned(),
+        })
+    }
+
     /// What admission tokens must say.
     pub fn gate_config(&self) -> GateConfig {
         GateConfig::new(&self.admission_issuer, &self.admission_audience)
@@ -204,6 +227,7 @@ impl ServiceSettings for Settings {
             self.request_timeout_ms,
         )?;
         self.verification_policy()?;
+        self.session_policy()?;
         self.mailer()?;
         if !(1..=30 * 86_400).contains(&self.email_token_ttl_secs) {
             return Err(SettingsError::Invalid {

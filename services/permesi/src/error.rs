@@ -28,6 +28,12 @@ pub enum Error {
     /// A verification token that is unknown, used or expired.
     #[error("invalid or expired token")]
     InvalidToken,
+    /// No valid session cookie.
+    #[error("not logged in")]
+    Unauthenticated,
+    /// Nothing of the caller's under that id.
+    #[error("not found")]
+    NotFound,
     /// A dependency failed; details go to the log, never to the client.
     #[error("dependency unavailable: {0}")]
     Unavailable(String),
@@ -42,6 +48,8 @@ impl Error {
             Self::CeremonyExpired => "ceremony_expired",
             Self::AuthenticationFailed => "authentication_failed",
             Self::InvalidToken => "invalid_or_expired_token",
+            Self::Unauthenticated => "unauthenticated",
+            Self::NotFound => "not_found",
             Self::Unavailable(_) => "unavailable",
         }
     }
@@ -51,7 +59,8 @@ impl Error {
             Self::InvalidEmail | Self::Malformed | Self::CeremonyExpired | Self::InvalidToken => {
                 StatusCode::BAD_REQUEST
             }
-            Self::AuthenticationFailed => StatusCode::UNAUTHORIZED,
+            Self::AuthenticationFailed | Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::NotFound => StatusCode::NOT_FOUND,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -63,8 +72,16 @@ impl Error {
             Self::CeremonyExpired => "Expired or unknown ceremony",
             Self::AuthenticationFailed => "Authentication failed",
             Self::InvalidToken => "Invalid or expired token",
+            Self::Unauthenticated => "Not logged in",
+            Self::NotFound => "Not found",
             Self::Unavailable(_) => "Service temporarily unavailable",
         }
+    }
+}
+
+impl From<crate::sessions::SessionError> for Error {
+    fn from(e: crate::sessions::SessionError) -> Self {
+        Self::Unavailable(format!("sessions: {}", e.code()))
     }
 }
 

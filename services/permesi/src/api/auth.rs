@@ -1,6 +1,13 @@
 //! `/v1/auth/...`: OPAQUE signup and login, email verification.
 
-use axum::{Json, extract::State, http::StatusCode, response::IntoResponse};
+use std::net::SocketAddr;
+
+use axum::{
+    Extension, Json,
+    extract::{ConnectInfo, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -10,6 +17,7 @@ use crate::{
     auth,
     error::Error,
     identity::email::{BlindIndex, Email},
+    sessions::{self, AuthMethod},
     store::users,
     verification::{ResendOutcome, VerificationError},
 };
@@ -168,16 +176,46 @@ pub async fn login_start(
 #[utoipa::path(post, path = "/v1/auth/opaque/login/finish", tag = "auth",
     request_body = LoginFinish,
     responses(
-        (status = 204, description = "Logged in"),
+        (status = 204, description = "Logged in: `Set-Cookie: permesi_session=...; HttpOnly; Secure; SameSite=Lax`"),
         (status = 400, description = "malformed", body = server::Problem, content_type = "application/problem+json"),
         (status = 401, description = "authentication_failed (wrong password, unknown, unverified or disabled account, expired login: never says which)", body = server::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn login_finish(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     Json(body): Json<LoginFinish>,
-) -> Result<StatusCode, Error> {
-    let _user = auth::login_finish(state.auth_parts(), &body.login_id, &body.finalization).await?;
-    Ok(StatusCode::NO_CONTENT)
+) -> Result<Response, Error> {
+    let user = auth::login_finish(state.auth_parts(), &body.login_id, &body.finalization).await?;
+    let now = OffsetDateTime::now_utc();
+    let policy = state.sessions.policy();
+    // A new session id at every login: a session cookie planted before login is worthless.
+    if let Some(previous) = sessions::cookie_from_headers(&headers, policy.cookie_name()) {
+        state.sessions.revoke_presented(&previous, now).await?;
+    }
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    let (_, cookie) = state
+        .sessions
+        .create(
+            user,
+            &[AuthMethod::Pwd],
+            user_agent,
+            peer.map(|p| p.0.0.ip()),
+            now,
+        )
+        .await?;
+    let set_cookie = HeaderValue::from_str(&sessions::set_cookie(&cookie, policy))
+        .map_err(|_| Error::Unavailable("cookie header".into()))?;
+    Ok((
+        StatusCode::NO_CONTENT,
+        [
+            (header::SET_COOKIE, set_cookie),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+    )
+        .into_response())
 }
 
 /// Confirms an email address with the token from its verification link.

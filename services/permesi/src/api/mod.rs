@@ -1,6 +1,7 @@
 //! permesi HTTP handlers, by area. Thin: decode, call the domain, encode.
 
 mod auth;
+mod session;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -18,6 +19,16 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::login_finish))
         .routes(routes!(auth::verify_email))
         .routes(routes!(auth::resend_verification))
+        .merge(session_routes())
+}
+
+fn session_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(session::current))
+        .routes(routes!(session::logout))
+        .routes(routes!(session::get_me))
+        .routes(routes!(session::list))
+        .routes(routes!(session::revoke))
 }
 
 /// [`routes`] with the admission gate on the first step of every auth ceremony, each for its
@@ -45,4 +56,5 @@ pub fn routes_with_gate(gate: &Gate) -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(auth::signup_finish))
         .routes(routes!(auth::login_finish))
+        .merge(session_routes())
 }

@@ -69,3 +69,13 @@ pub async fn create(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// The sealed email and verification state of an account.
+pub async fn profile(pool: &PgPool, id: Uuid) -> Result<Option<(String, bool)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT email_ciphertext, email_verified_at IS NOT NULL FROM users WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}

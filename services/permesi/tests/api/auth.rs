@@ -11,19 +11,21 @@ use serde_json::{Value, json};
 use server::cli::Service;
 use testkit::TestServer;
 
-const PASSWORD: &[u8] = b"correct horse battery staple";
+pub const PASSWORD: &[u8] = b"correct horse battery staple";
 
-struct Stack {
+pub struct Stack {
     genesis: TestServer,
-    permesi: TestServer,
+    pub permesi: TestServer,
     mail: PathBuf,
     database_url: String,
+    /// Verification mails already used by `verify_latest_link`.
+    mails_seen: std::sync::atomic::AtomicUsize,
     _dir: tempfile::TempDir,
     http: reqwest::Client,
 }
 
 impl Stack {
-    async fn start() -> Self {
+    pub async fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let genesis = genesis::config::Settings {
             keys_dir: dir.path().join("genesis-keys"),
@@ -49,6 +51,7 @@ impl Stack {
             permesi,
             mail,
             database_url,
+            mails_seen: std::sync::atomic::AtomicUsize::new(0),
             _dir: dir,
             http: reqwest::Client::new(),
         }
@@ -71,7 +74,7 @@ impl Stack {
         request.send().await.unwrap()
     }
 
-    async fn signup(&self, email: &str, password: &[u8]) -> reqwest::Response {
+    pub async fn signup(&self, email: &str, password: &[u8]) -> reqwest::Response {
         let (state, request) = oc::registration_start(password).unwrap();
         let token = self.admission("signup").await;
         let started = self
@@ -100,7 +103,7 @@ impl Stack {
     }
 
     /// Runs a whole login; returns the finish response.
-    async fn login(&self, email: &str, password: &[u8]) -> reqwest::Response {
+    pub async fn login(&self, email: &str, password: &[u8]) -> reqwest::Response {
         let (state, request) = oc::login_start(password).unwrap();
         let token = self.admission("login").await;
         let started = self
@@ -130,18 +133,32 @@ impl Stack {
         .await
     }
 
-    async fn verify_latest_link(&self) -> reqwest::Response {
-        // The worker writes asynchronously: wait (bounded) for the message to land.
-        let mut link = None;
+    /// The token of the next verification mail not used before.
+    pub async fn next_token(&self) -> String {
+        // The worker writes asynchronously: wait (bounded) for a mail not used before.
+        let seen = self.mails_seen.load(std::sync::atomic::Ordering::SeqCst);
+        let count = || {
+            std::fs::read_dir(&self.mail).map_or(0, |d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".eml"))
+                    .count()
+            })
+        };
         for _ in 0..500 {
-            link = permesi::verification::latest_link(&self.mail).unwrap();
-            if link.is_some() {
+            if count() > seen {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        let link = link.expect("a verification mail in the dev folder");
-        let token = link.split("token=").nth(1).unwrap().to_owned();
+        self.mails_seen
+            .store(count(), std::sync::atomic::Ordering::SeqCst);
+        let link = permesi::verification::latest_link(&self.mail)
+            .unwrap()
+            .expect("a verification mail in the dev folder");
+        link.split("token=").nth(1).unwrap().to_owned()
+    }
+
+    pub async fn verify(&self, token: &str) -> reqwest::Response {
         let admission = self.admission("verify_email").await;
         self.post(
             "/v1/auth/verify-email",
@@ -149,6 +166,11 @@ impl Stack {
             &json!({ "token": token }),
         )
         .await
+    }
+
+    pub async fn verify_latest_link(&self) -> reqwest::Response {
+        let token = self.next_token().await;
+        self.verify(&token).await
     }
 
     async fn users(&self) -> i64 {
@@ -161,7 +183,7 @@ impl Stack {
     }
 }
 
-async fn code(response: reqwest::Response) -> String {
+pub async fn code(response: reqwest::Response) -> String {
     assert_eq!(
         response.headers()[header::CONTENT_TYPE],
         "application/problem+json"

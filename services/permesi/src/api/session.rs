@@ -1,0 +1,238 @@
+//! The caller's session: `/v1/auth/session`, `/v1/auth/logout`, `/v1/me`, `/v1/me/sessions`.
+
+use std::net::IpAddr;
+
+use axum::{
+    Json,
+    extract::{FromRequestParts, OptionalFromRequestParts, Path, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{
+    app::AppState,
+    error::Error,
+    identity::email,
+    sessions::{self, Session, SessionId},
+    store::users,
+};
+
+/// The authenticated session of a request (from the session cookie), or 401.
+#[derive(Debug, Clone)]
+pub struct CurrentSession(pub Session);
+
+impl OptionalFromRequestParts<AppState> for CurrentSession {
+    type Rejection = Error;
+
+    /// `None` without a valid session; an error only when the session store cannot answer.
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, Error> {
+        let name = state.sessions.policy().cookie_name();
+        let Some(presented) = sessions::cookie_from_headers(&parts.headers, name) else {
+            return Ok(None);
+        };
+        Ok(state
+            .sessions
+            .authenticate(&presented, OffsetDateTime::now_utc())
+            .await?
+            .map(CurrentSession))
+    }
+}
+
+impl FromRequestParts<AppState> for CurrentSession {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        <Self as OptionalFromRequestParts<AppState>>::from_request_parts(parts, state)
+            .await?
+            .ok_or(Error::Unauthenticated)
+    }
+}
+
+/// An account as its owner sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    /// User id.
+    pub id: Uuid,
+    /// Email address.
+    pub email: String,
+    /// Whether the address is verified.
+    pub email_verified: bool,
+}
+
+/// The current session and its user.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    /// The user.
+    pub user: Me,
+    /// This session's id.
+    pub session_id: Uuid,
+    /// When it ends without further use.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub idle_expires_at: OffsetDateTime,
+    /// When it ends regardless.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub absolute_expires_at: OffsetDateTime,
+}
+
+/// One of the user's sessions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionLine {
+    /// Id, to revoke it.
+    pub id: Uuid,
+    /// Whether it is the session making this request.
+    pub current: bool,
+    /// Login time.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    /// Last recorded use.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub last_seen_at: OffsetDateTime,
+    /// Browser at login.
+    pub user_agent: Option<String>,
+    /// Client address at login.
+    #[schema(value_type = Option<String>)]
+    pub client_ip: Option<IpAddr>,
+    /// How the user logged in (RFC 8176 values).
+    pub auth_methods: Vec<&'static str>,
+}
+
+async fn me(state: &AppState, user: Uuid) -> Result<Me, Error> {
+    let (sealed, email_verified) = users::profile(&state.pool, user)
+        .await?
+        .ok_or(Error::Unauthenticated)?;
+    let address = email::open(state.cipher.as_ref(), user, &sealed).await?;
+    Ok(Me {
+        id: user,
+        email: address.as_str().to_owned(),
+        email_verified,
+    })
+}
+
+fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The current session: `200` with the user, or `204` when not logged in.
+#[utoipa::path(get, path = "/v1/auth/session", tag = "session",
+    responses(
+        (status = 200, body = SessionView),
+        (status = 204, description = "Not logged in"),
+    ))]
+pub async fn current(
+    State(state): State<AppState>,
+    session: Option<CurrentSession>,
+) -> Result<Response, Error> {
+    let Some(CurrentSession(session)) = session else {
+        return Ok(no_store(StatusCode::NO_CONTENT.into_response()));
+    };
+    let view = SessionView {
+        user: me(&state, session.user_id).await?,
+        session_id: session.id.as_uuid(),
+        idle_expires_at: session.idle_expires_at,
+        absolute_expires_at: session.absolute_expires_at,
+    };
+    Ok(no_store(Json(view).into_response()))
+}
+
+/// Ends the presented session (if any) and clears the cookie. Always `204`.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "session",
+    responses((status = 204, description = "Logged out; the cookie is cleared")))]
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Error> {
+    let policy = state.sessions.policy();
+    if let Some(presented) = sessions::cookie_from_headers(&headers, policy.cookie_name()) {
+        state
+            .sessions
+            .revoke_presented(&presented, OffsetDateTime::now_utc())
+            .await?;
+    }
+    let clear = HeaderValue::from_str(&sessions::clear_cookie(policy))
+        .map_err(|_| Error::Unavailable("cookie header".into()))?;
+    Ok(no_store(
+        (StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response(),
+    ))
+}
+
+/// The logged-in user.
+#[utoipa::path(get, path = "/v1/me", tag = "session",
+    responses(
+        (status = 200, body = Me),
+        (status = 401, description = "unauthenticated", body = server::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_me(
+    State(state): State<AppState>,
+    CurrentSession(session): CurrentSession,
+) -> Result<Response, Error> {
+    Ok(no_store(
+        Json(me(&state, session.user_id).await?).into_response(),
+    ))
+}
+
+/// The user's active sessions, most recently used first.
+#[utoipa::path(get, path = "/v1/me/sessions", tag = "session",
+    responses(
+        (status = 200, body = [SessionLine]),
+        (status = 401, description = "unauthenticated", body = server::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    CurrentSession(session): CurrentSession,
+) -> Result<Response, Error> {
+    let lines: Vec<SessionLine> = state
+        .sessions
+        .list(session.user_id, OffsetDateTime::now_utc())
+        .await?
+        .into_iter()
+        .map(|s| SessionLine {
+            id: s.id.as_uuid(),
+            current: s.id == session.id,
+            created_at: s.created_at,
+            last_seen_at: s.last_seen_at,
+            user_agent: s.user_agent,
+            client_ip: s.client_ip,
+            auth_methods: s.auth_methods.iter().map(|m| m.as_str()).collect(),
+        })
+        .collect();
+    Ok(no_store(Json(lines).into_response()))
+}
+
+/// Ends one of the user's sessions. `404` for an id that is not one of theirs.
+#[utoipa::path(delete, path = "/v1/me/sessions/{id}", tag = "session",
+    params(("id" = Uuid, Path, description = "Session id")),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 401, description = "unauthenticated", body = server::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found", body = server::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    CurrentSession(session): CurrentSession,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, Error> {
+    let revoked = state
+        .sessions
+        .revoke(
+            SessionId::from_uuid(id),
+            session.user_id,
+            OffsetDateTime::now_utc(),
+        )
+        .await?;
+    if revoked {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(Error::NotFound)
+    }
+}
