@@ -29,6 +29,8 @@ fn session_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(session::get_me))
         .routes(routes!(session::list))
         .routes(routes!(session::revoke))
+        .routes(routes!(session::password_start))
+        .routes(routes!(session::password_finish))
 }
 
 /// [`routes`] with the admission gate on the first step of every auth ceremony, each for its

@@ -236,3 +236,83 @@ pub async fn revoke(
         Err(Error::NotFound)
     }
 }
+
+/// A new password's OPAQUE registration request.
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordStart {
+    /// base64url `RegistrationRequest` (32 bytes) made with the new password.
+    pub request: String,
+}
+
+/// The server's registration response for the new password.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PasswordStarted {
+    /// Send back with the finish (valid 5 minutes, once, for this user only).
+    pub change_id: String,
+    /// base64url `RegistrationResponse` (64 bytes).
+    pub response: String,
+}
+
+/// The new password's registration upload.
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordFinish {
+    /// From the start.
+    pub change_id: String,
+    /// base64url `RegistrationUpload` (192 bytes).
+    pub upload: String,
+}
+
+/// Starts a password change for the logged-in user (OPAQUE re-registration).
+#[utoipa::path(post, path = "/v1/me/password/start", tag = "session",
+    request_body = PasswordStart,
+    responses(
+        (status = 200, body = PasswordStarted),
+        (status = 400, description = "malformed", body = server::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated", body = server::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn password_start(
+    State(state): State<AppState>,
+    CurrentSession(session): CurrentSession,
+    Json(body): Json<PasswordStart>,
+) -> Result<Response, Error> {
+    let (change_id, response) =
+        crate::auth::password_start(state.auth_parts(), session.user_id, &body.request).await?;
+    Ok(no_store(
+        Json(PasswordStarted {
+            change_id,
+            response,
+        })
+        .into_response(),
+    ))
+}
+
+/// Finishes a password change: the new record replaces the old, and every other session of the
+/// user ends (this one stays).
+#[utoipa::path(post, path = "/v1/me/password/finish", tag = "session",
+    request_body = PasswordFinish,
+    responses(
+        (status = 204, description = "Changed; other sessions ended"),
+        (status = 400, description = "ceremony_expired, malformed", body = server::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "unauthenticated", body = server::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn password_finish(
+    State(state): State<AppState>,
+    CurrentSession(session): CurrentSession,
+    Json(body): Json<PasswordFinish>,
+) -> Result<StatusCode, Error> {
+    crate::auth::password_finish(
+        state.auth_parts(),
+        session.user_id,
+        &body.change_id,
+        &body.upload,
+    )
+    .await?;
+    let ended = state
+        .sessions
+        .revoke_all_except(session.user_id, Some(session.id), OffsetDateTime::now_utc())
+        .await?;
+    tracing::info!(ended, "password changed; other sessions ended");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -166,3 +166,45 @@ pub async fn login_finish(
         }),
     }
 }
+
+/// Password change, first message: a registration response for the logged-in user.
+pub async fn password_start(
+    parts: Parts<'_>,
+    user: Uuid,
+    request: &str,
+) -> Result<(String, String), Error> {
+    let index = users::index_of(parts.pool, user)
+        .await?
+        .ok_or(Error::Unauthenticated)?;
+    let response = op::registration_start(parts.opaque, request, &index.0).map_err(opaque_error)?;
+    let handle = new_handle();
+    parts
+        .ceremonies
+        .put(&format!("password:{handle}"), user.as_bytes(), SIGNUP_TTL)
+        .await?;
+    Ok((handle, response))
+}
+
+/// Password change, second message: the new record replaces the old one. The caller ends the
+/// user's other sessions.
+pub async fn password_finish(
+    parts: Parts<'_>,
+    user: Uuid,
+    handle: &str,
+    upload: &str,
+) -> Result<(), Error> {
+    let started = parts
+        .ceremonies
+        .take(&format!("password:{handle}"))
+        .await?
+        .ok_or(Error::CeremonyExpired)?;
+    if started.as_slice() != user.as_bytes() {
+        return Err(Error::CeremonyExpired);
+    }
+    let record = op::registration_finish(upload).map_err(opaque_error)?;
+    if users::set_record(parts.pool, user, record.as_bytes()).await? {
+        Ok(())
+    } else {
+        Err(Error::Unauthenticated)
+    }
+}

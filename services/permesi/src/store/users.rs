@@ -79,3 +79,26 @@ pub async fn profile(pool: &PgPool, id: Uuid) -> Result<Option<(String, bool)>, 
     .fetch_optional(pool)
     .await
 }
+
+/// The email blind index of an account (its OPAQUE credential identifier).
+pub async fn index_of(pool: &PgPool, id: Uuid) -> Result<Option<BlindIndex>, sqlx::Error> {
+    let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT email_index FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.and_then(|(bytes,)| <[u8; 32]>::try_from(bytes).ok().map(BlindIndex)))
+}
+
+/// Replaces the OPAQUE registration record (a password change).
+pub async fn set_record(
+    pool: &PgPool,
+    id: Uuid,
+    opaque_record: &[u8],
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE users SET opaque_record = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(opaque_record)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}

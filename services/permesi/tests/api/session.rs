@@ -192,3 +192,107 @@ async fn another_users_session_cannot_be_ended() {
         StatusCode::OK
     );
 }
+
+async fn change_password(stack: &Stack, cookie: &str, new_password: &[u8]) -> reqwest::Response {
+    use opaque::client::{self as oc, Params};
+    let client = reqwest::Client::new();
+    let (state, request) = oc::registration_start(new_password).unwrap();
+    let started = client
+        .post(stack.permesi.url("/v1/me/password/start"))
+        .header(header::COOKIE, cookie)
+        .json(&serde_json::json!({ "request": request }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), StatusCode::OK);
+    let started: Value = started.json().await.unwrap();
+    let upload = oc::registration_finish_with(
+        state,
+        started["response"].as_str().unwrap(),
+        new_password,
+        Params::insecure_fast(),
+    )
+    .unwrap()
+    .upload;
+    client
+        .post(stack.permesi.url("/v1/me/password/finish"))
+        .header(header::COOKIE, cookie)
+        .json(&serde_json::json!({ "change_id": started["change_id"], "upload": upload }))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_password_change_re_registers_and_ends_the_other_sessions() {
+    let stack = Stack::start().await;
+    let laptop = logged_in(&stack, "lena@example.com").await;
+    let phone = login(&stack, "lena@example.com").await;
+
+    let changed = change_password(&stack, &phone, b"a brand new passphrase").await;
+    assert_eq!(changed.status(), StatusCode::NO_CONTENT);
+
+    // This session stays, every other one ends.
+    assert_eq!(
+        get(&stack, "/v1/me", Some(&phone)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(&stack, "/v1/me", Some(&laptop)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // The old password no longer works; the new one does.
+    let old = stack.login("lena@example.com", PASSWORD).await;
+    assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
+    let new = stack
+        .login("lena@example.com", b"a brand new passphrase")
+        .await;
+    assert_eq!(new.status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn a_password_change_needs_a_session_and_its_own_ceremony() {
+    let stack = Stack::start().await;
+    let mona = logged_in(&stack, "mona@example.com").await;
+    let nils = logged_in(&stack, "nils@example.com").await;
+    let client = reqwest::Client::new();
+
+    let (_, request) = opaque::client::registration_start(b"x").unwrap();
+    let anonymous = client
+        .post(stack.permesi.url("/v1/me/password/start"))
+        .json(&serde_json::json!({ "request": request }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    // Mona starts a change; Nils cannot finish it with his session.
+    let started: Value = client
+        .post(stack.permesi.url("/v1/me/password/start"))
+        .header(header::COOKIE, &mona)
+        .json(&serde_json::json!({ "request": request }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hijack = client
+        .post(stack.permesi.url("/v1/me/password/finish"))
+        .header(header::COOKIE, &nils)
+        .json(&serde_json::json!({ "change_id": started["change_id"], "upload": "x" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hijack.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(code(hijack).await, "ceremony_expired");
+    // Nothing changed for either.
+    assert_eq!(
+        stack.login("mona@example.com", PASSWORD).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        stack.login("nils@example.com", PASSWORD).await.status(),
+        StatusCode::NO_CONTENT
+    );
+}
