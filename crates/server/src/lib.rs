@@ -17,6 +17,7 @@
 //! - [`replay`]: single use of ids, in Valkey/Redis or in memory.
 //! - [`secrets`]: service secrets created once in the key backend's secret store.
 //! - [`ephemeral`]: short-lived single-use state (ceremonies between start and finish).
+//! - [`client_ip`]: the client's address, believing forwarded headers only from trusted proxies.
 //! - [`serve`]: listening on TCP or a Unix socket with graceful shutdown on SIGTERM/SIGINT.
 //!
 //! It knows nothing of admission tokens, OPAQUE or OIDC: those belong to the services and crates.
@@ -25,6 +26,7 @@
 
 pub mod backends;
 pub mod cli;
+pub mod client_ip;
 pub mod ephemeral;
 pub mod key_backend;
 pub mod listen;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use server::{
     backends::{Connect, Dependencies},
     cli::{Service, StartError},
+    client_ip::TrustedProxies,
     middleware::{self, Assembled},
     ops::OpsState,
     replay::ReplayGuard,
@@ -13,8 +14,8 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::{
-    admission::Admissions, api, audit::AuditSink, client_ip::TrustedProxies, config::Settings,
-    keys_cli::KeysCommand, load::LoadMeter, ratelimit::RateLimiter,
+    admission::Admissions, api, audit::AuditSink, config::Settings, keys_cli::KeysCommand,
+    load::LoadMeter, ratelimit::RateLimiter,
 };
 
 /// genesis as a [`Service`] for the shared command line.

@@ -12,9 +12,10 @@ use server::{
 };
 use time::Duration;
 
+use server::client_ip::TrustedProxies;
+
 use crate::{
     admission::{ActionPolicy, AdmissionConfig, RotationPolicy},
-    client_ip::TrustedProxies,
     ratelimit::{Rate, RateLimiter},
 };
 

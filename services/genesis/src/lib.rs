@@ -6,7 +6,7 @@
 //!
 //! Layout: [`config`] (typed settings), [`app`] (state, router assembly), [`api`] (thin
 //! handlers), [`error`] (the one error type and its HTTP mapping). Domain, testable without
-//! HTTP: [`admission`] (the mint, key rotation plan, action policy), [`ratelimit`], [`client_ip`], [`load`] (difficulty boost), [`audit`] (minted ids).
+//! HTTP: [`admission`] (the mint, key rotation plan, action policy), [`ratelimit`], [`load`] (difficulty boost), [`audit`] (minted ids).
 //! [`keys_cli`] is `genesis keys list|rotate|validate`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -15,7 +15,6 @@ pub mod admission;
 pub mod api;
 pub mod app;
 pub mod audit;
-pub mod client_ip;
 pub mod config;
 pub mod error;
 pub mod keys_cli;
