@@ -11,7 +11,7 @@ use server::{
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use server::ephemeral::EphemeralStore;
+use server::{client_ip::TrustedProxies, ephemeral::EphemeralStore};
 
 use crate::{
     admission_gate::Gate,
@@ -19,6 +19,7 @@ use crate::{
     config::Settings,
     identity::email::{self, IndexKey},
     sessions::Sessions,
+    throttle::Throttle,
     verification::{EmailVerification, Mailer, Worker},
 };
 
@@ -67,6 +68,10 @@ pub struct AppState {
     pub pool: sqlx::PgPool,
     /// Logged-in sessions.
     pub sessions: Sessions,
+    /// Delays after failed logins.
+    pub throttle: Arc<Throttle>,
+    /// Whose forwarded headers count for the client address.
+    pub proxies: Arc<TrustedProxies>,
 }
 
 impl AppState {
@@ -79,6 +84,7 @@ impl AppState {
             cipher: self.cipher.as_ref(),
             ceremonies: &self.ceremonies,
             verification: &self.verification,
+            throttle: &self.throttle,
         }
     }
 }
@@ -142,6 +148,11 @@ impl AppState {
             settings.session_policy()?,
         );
         Ok(Self {
+            throttle: Arc::new(Throttle::new(
+                dependencies.cache.clone(),
+                settings.throttle_policy(),
+            )),
+            proxies: Arc::new(settings.trusted_proxies()?),
             sessions,
             ceremonies: Arc::new(EphemeralStore::new(
                 dependencies.cache.clone(),

@@ -4,6 +4,7 @@ use std::{path::PathBuf, time::Duration};
 
 use admission_token::{CacheOptions, KeysetSource, SystemClock};
 use serde::Deserialize;
+use server::client_ip::TrustedProxies;
 use server::{
     ListenAddr, Secret,
     cli::ServiceSettings,
@@ -14,6 +15,7 @@ use server::{
 use crate::{
     admission_gate::GateConfig,
     sessions::SessionPolicy,
+    throttle::ThrottlePolicy,
     verification::{Mailer, Policy},
 };
 
@@ -62,6 +64,18 @@ pub struct Settings {
     pub email_token_ttl_secs: u32,
     /// Minimum time between two verification mails to one account, in seconds.
     pub email_resend_cooldown_secs: u32,
+    /// Proxies (CIDRs) whose `X-Forwarded-For` is believed for the client address
+    /// (comma-separated). Empty: the TCP peer is the client.
+    #[serde(deserialize_with = "comma_list")]
+    pub trusted_proxies: Vec<String>,
+    /// Failed logins per (client IP, account) before delays start.
+    pub login_free_failures: u32,
+    /// Failed logins per client IP, any accounts, before delays start.
+    pub login_free_failures_per_ip: u32,
+    /// First delay after the free failures, in seconds; it doubles with each further failure.
+    pub login_delay_base_secs: u32,
+    /// Longest delay, in seconds.
+    pub login_delay_max_secs: u32,
     /// A session ends after this many seconds without a request.
     pub session_idle_secs: u32,
     /// A session ends this many seconds after login, however active.
@@ -94,6 +108,11 @@ impl Default for Settings {
             email_mail_dir: PathBuf::from("var/permesi/mail"),
             email_token_ttl_secs: 86_400,
             email_resend_cooldown_secs: 60,
+            trusted_proxies: Vec::new(),
+            login_free_failures: 5,
+            login_free_failures_per_ip: 50,
+            login_delay_base_secs: 1,
+            login_delay_max_secs: 900,
             session_idle_secs: 1_800,
             session_absolute_secs: 43_200,
             session_cookie_secure: true,
@@ -182,6 +201,25 @@ impl Settings {
         }
     }
 
+    /// Delays after failed logins.
+    pub fn throttle_policy(&self) -> ThrottlePolicy {
+        ThrottlePolicy {
+            free_per_account: self.login_free_failures,
+            free_per_ip: self.login_free_failures_per_ip,
+            base: Duration::from_secs(u64::from(self.login_delay_base_secs.max(1))),
+            max: Duration::from_secs(u64::from(self.login_delay_max_secs.max(1))),
+            window: Duration::from_hours(1),
+        }
+    }
+
+    /// The trusted proxies.
+    pub fn trusted_proxies(&self) -> Result<TrustedProxies, SettingsError> {
+        TrustedProxies::parse(&self.trusted_proxies).map_err(|bad| SettingsError::Invalid {
+            setting: "PERMESI_TRUSTED_PROXIES".to_owned(),
+            reason: format!("not a CIDR: {bad}"),
+        })
+    }
+
     /// Session lifetimes and cookie flags.
     pub fn session_policy(&self) -> Result<SessionPolicy, SettingsError> {
         SessionPolicy::new(
@@ -228,6 +266,7 @@ impl ServiceSettings for Settings {
         )?;
         self.verification_policy()?;
         self.session_policy()?;
+        self.trusted_proxies()?;
         self.mailer()?;
         if !(1..=30 * 86_400).contains(&self.email_token_ttl_secs) {
             return Err(SettingsError::Invalid {

@@ -28,6 +28,12 @@ pub enum Error {
     /// A verification token that is unknown, used or expired.
     #[error("invalid or expired token")]
     InvalidToken,
+    /// Too many failed logins from this address (for this account or overall).
+    #[error("too many attempts")]
+    TooManyAttempts {
+        /// Seconds to wait.
+        retry_after_secs: u64,
+    },
     /// No valid session cookie.
     #[error("not logged in")]
     Unauthenticated,
@@ -49,6 +55,7 @@ impl Error {
             Self::AuthenticationFailed => "authentication_failed",
             Self::InvalidToken => "invalid_or_expired_token",
             Self::Unauthenticated => "unauthenticated",
+            Self::TooManyAttempts { .. } => "too_many_attempts",
             Self::NotFound => "not_found",
             Self::Unavailable(_) => "unavailable",
         }
@@ -61,6 +68,7 @@ impl Error {
             }
             Self::AuthenticationFailed | Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -73,6 +81,7 @@ impl Error {
             Self::AuthenticationFailed => "Authentication failed",
             Self::InvalidToken => "Invalid or expired token",
             Self::Unauthenticated => "Not logged in",
+            Self::TooManyAttempts { .. } => "Too many attempts",
             Self::NotFound => "Not found",
             Self::Unavailable(_) => "Service temporarily unavailable",
         }
@@ -82,6 +91,12 @@ impl Error {
 impl From<crate::sessions::SessionError> for Error {
     fn from(e: crate::sessions::SessionError) -> Self {
         Self::Unavailable(format!("sessions: {}", e.code()))
+    }
+}
+
+impl From<crate::throttle::ThrottleError> for Error {
+    fn from(e: crate::throttle::ThrottleError) -> Self {
+        Self::Unavailable(e.to_string())
     }
 }
 
@@ -113,6 +128,12 @@ impl IntoResponse for Error {
             axum::http::header::CACHE_CONTROL,
             axum::http::HeaderValue::from_static("no-store"),
         );
+        if let Self::TooManyAttempts { retry_after_secs } = self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after_secs),
+            );
+        }
         response
     }
 }

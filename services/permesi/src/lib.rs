@@ -19,6 +19,7 @@ pub mod error;
 pub mod identity;
 pub mod sessions;
 pub mod store;
+pub mod throttle;
 pub mod verification;
 
 pub use app::Permesi;

@@ -162,13 +162,17 @@ pub async fn signup_finish(
         (status = 200, body = LoginStarted),
         (status = 400, description = "invalid_email, malformed", body = server::Problem, content_type = "application/problem+json"),
         (status = 401, description = "admission_required, admission_invalid, admission_replayed", body = server::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "too_many_attempts: failed logins from this address; see Retry-After", body = server::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn login_start(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     Json(body): Json<LoginStart>,
 ) -> Result<Json<LoginStarted>, Error> {
+    let ip = state.proxies.client_ip(peer.map(|p| p.0.0.ip()), &headers);
     let (login_id, response) =
-        auth::login_start(state.auth_parts(), &body.email, &body.request).await?;
+        auth::login_start(state.auth_parts(), ip, &body.email, &body.request).await?;
     Ok(Json(LoginStarted { login_id, response }))
 }
 
@@ -186,7 +190,9 @@ pub async fn login_finish(
     headers: HeaderMap,
     Json(body): Json<LoginFinish>,
 ) -> Result<Response, Error> {
-    let user = auth::login_finish(state.auth_parts(), &body.login_id, &body.finalization).await?;
+    let ip = state.proxies.client_ip(peer.map(|p| p.0.0.ip()), &headers);
+    let user =
+        auth::login_finish(state.auth_parts(), ip, &body.login_id, &body.finalization).await?;
     let now = OffsetDateTime::now_utc();
     let policy = state.sessions.policy();
     // A new session id at every login: a session cookie planted before login is worthless.
@@ -198,13 +204,7 @@ pub async fn login_finish(
         .and_then(|v| v.to_str().ok());
     let (_, cookie) = state
         .sessions
-        .create(
-            user,
-            &[AuthMethod::Pwd],
-            user_agent,
-            peer.map(|p| p.0.0.ip()),
-            now,
-        )
+        .create(user, &[AuthMethod::Pwd], user_agent, Some(ip), now)
         .await?;
     let set_cookie = HeaderValue::from_str(&sessions::set_cookie(&cookie, policy))
         .map_err(|_| Error::Unavailable("cookie header".into()))?;

@@ -9,7 +9,7 @@
 //! an existing address, and login runs the same OPAQUE work for unknown, unverified and
 //! disabled accounts (opaque-ke's fake record) and fails with the same error.
 
-use std::time::Duration;
+use std::{net::IpAddr, time::Duration};
 
 use opaque::server as op;
 use server::ephemeral::EphemeralStore;
@@ -20,6 +20,7 @@ use crate::{
     error::Error,
     identity::email::{self, BlindIndex, Email, IndexKey},
     store::users,
+    throttle::Throttle,
     verification::EmailVerification,
 };
 
@@ -41,6 +42,8 @@ pub struct Parts<'a> {
     pub ceremonies: &'a EphemeralStore,
     /// Sends verification links.
     pub verification: &'a EmailVerification,
+    /// Delays after failed logins.
+    pub throttle: &'a Throttle,
 }
 
 fn new_handle() -> String {
@@ -109,13 +112,24 @@ pub async fn signup_finish(
 }
 
 /// Login, first message: the OPAQUE credential response (real or fake record) and a handle.
+/// Refused with a delay while `ip` has failed too often (for this address or overall).
 pub async fn login_start(
     parts: Parts<'_>,
+    ip: IpAddr,
     address: &str,
     request: &str,
 ) -> Result<(String, String), Error> {
     let address = Email::parse(address).map_err(|_| Error::InvalidEmail)?;
     let index = BlindIndex::of(parts.index_key, &address);
+    if let Err(delayed) = parts
+        .throttle
+        .check(ip, &index, OffsetDateTime::now_utc())
+        .await?
+    {
+        return Err(Error::TooManyAttempts {
+            retry_after_secs: delayed.retry_after_secs,
+        });
+    }
     let account = users::find_by_index(parts.pool, &index).await?;
     // Unknown, unverified and disabled accounts all take the fake-record path.
     let usable = account.filter(|a| a.active && a.verified);
@@ -127,6 +141,7 @@ pub async fn login_start(
     )
     .map_err(opaque_error)?;
     let mut stored = state.as_bytes().to_vec();
+    stored.extend_from_slice(&index.0);
     stored.extend_from_slice(usable.map_or(Uuid::nil(), |a| a.id).as_bytes());
     let handle = new_handle();
     parts
@@ -137,8 +152,10 @@ pub async fn login_start(
 }
 
 /// Login, second message: the user id when the password was right and the account usable.
+/// A failure counts towards `ip`'s delays; a success clears them for this account.
 pub async fn login_finish(
     parts: Parts<'_>,
+    ip: IpAddr,
     handle: &str,
     finalization: &str,
 ) -> Result<Uuid, Error> {
@@ -149,21 +166,31 @@ pub async fn login_finish(
         .ok_or(Error::AuthenticationFailed)?;
     let split = stored
         .len()
-        .checked_sub(16)
+        .checked_sub(16 + 32)
         .ok_or(Error::AuthenticationFailed)?;
-    let (state, user) = stored.split_at(split);
+    let (state, rest) = stored.split_at(split);
+    let (index, user) = rest.split_at(32);
     let state = op::LoginState::from_bytes(state)
         .map_err(|_| Error::Unavailable("corrupt login state".into()))?;
+    let index = BlindIndex(<[u8; 32]>::try_from(index).map_err(|_| Error::AuthenticationFailed)?);
     let user = Uuid::from_slice(user).map_err(|_| Error::AuthenticationFailed)?;
     // Runs for unknown users too (and fails), so timing does not tell them apart.
     let result = op::login_finish(state, finalization);
     match result {
-        Ok(_session_key) if !user.is_nil() => Ok(user),
-        Ok(_) => Err(Error::AuthenticationFailed),
-        Err(e) => Err(match opaque_error(e) {
-            Error::Malformed => Error::Malformed,
-            _ => Error::AuthenticationFailed,
-        }),
+        Ok(_session_key) if !user.is_nil() => {
+            parts.throttle.succeeded(ip, &index).await?;
+            Ok(user)
+        }
+        other => {
+            parts
+                .throttle
+                .failed(ip, &index, OffsetDateTime::now_utc())
+                .await?;
+            Err(match other {
+                Err(opaque::Error::Malformed) => Error::Malformed,
+                _ => Error::AuthenticationFailed,
+            })
+        }
     }
 }
 

@@ -26,6 +26,11 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start() -> Self {
+        Self::start_with(|s| s).await
+    }
+
+    /// A stack whose permesi settings are adjusted by `tune`.
+    pub async fn start_with(tune: impl FnOnce(Settings) -> Settings) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let genesis = genesis::config::Settings {
             keys_dir: dir.path().join("genesis-keys"),
@@ -45,7 +50,7 @@ impl Stack {
             email_mail_dir: mail.clone(),
             ..Settings::default()
         };
-        let permesi = TestServer::start(Permesi::build(settings).await.unwrap().router).await;
+        let permesi = TestServer::start(Permesi::build(tune(settings)).await.unwrap().router).await;
         Self {
             genesis,
             permesi,
@@ -432,4 +437,47 @@ async fn signup_verify_url_prints_the_newest_link_from_the_dev_mail_folder() {
         printed.starts_with("http://localhost:8080/verify-email?token="),
         "{printed}"
     );
+}
+
+#[tokio::test]
+async fn failed_logins_slow_down_that_address_for_known_and_unknown_accounts_alike() {
+    let stack = Stack::start_with(|s| Settings {
+        login_free_failures: 2,
+        login_delay_base_secs: 600,
+        ..s
+    })
+    .await;
+    assert_eq!(
+        stack.signup("olga@example.com", PASSWORD).await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        stack.verify_latest_link().await.status(),
+        StatusCode::NO_CONTENT
+    );
+
+    for email in ["olga@example.com", "nobody@example.com"] {
+        for _ in 0..3 {
+            let failed = stack.login(email, b"wrong guess").await;
+            assert_eq!(failed.status(), StatusCode::UNAUTHORIZED, "{email}");
+        }
+        // Two free failures, the third starts the delay: the next start is refused.
+        let (_, request) = oc::login_start(PASSWORD).unwrap();
+        let token = stack.admission("login").await;
+        let slowed = stack
+            .post(
+                "/v1/auth/opaque/login/start",
+                Some(&token),
+                &json!({ "email": email, "request": request }),
+            )
+            .await;
+        assert_eq!(slowed.status(), StatusCode::TOO_MANY_REQUESTS, "{email}");
+        let retry: u64 = slowed.headers()[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((590..=600).contains(&retry), "{retry}");
+        assert_eq!(code(slowed).await, "too_many_attempts");
+    }
 }
