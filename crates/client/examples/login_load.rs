@@ -5,7 +5,17 @@
 //! with cheap test parameters, or the generator itself would be the bottleneck on 2 cores.
 //!
 //! `cargo run --release -p client --example login_load -- GENESIS PERMESI DATABASE_URL USERS CONCURRENCY SECONDS`
-#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr, missing_docs)]
+// A measuring tool: counts become floats for rates and percentiles, where precision beyond
+// 2^52 does not matter.
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    missing_docs
+)]
 
 use std::{
     sync::{
@@ -82,7 +92,8 @@ async fn main() {
     }
     let elapsed = t0.elapsed().as_secs_f64();
     all.sort_unstable();
-    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0;
+    let pct =
+        |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0;
     println!(
         "logins: {} in {elapsed:.1}s = {:.0}/s at concurrency {concurrency}; p50 {:.2} ms, p99 {:.2} ms",
         all.len(),
