@@ -4,6 +4,7 @@
 //! - [`fresh_database`] creates an empty database per test, so tests never share rows and can
 //!   run in any order and in parallel.
 //! - [`redis_url`] is the test Redis.
+//! - [`admission_token`] gets a real admission token from a running genesis.
 //! - [`TestServer`] serves a router on an ephemeral loopback port and stops it when dropped.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -72,6 +73,39 @@ pub fn assert_openapi_current(service: &str, generated: &serde_json::Value) {
         &checked_in == generated,
         "docs/openapi/{service}.json is stale: run `just openapi`"
     );
+}
+
+/// A real admission token for `action` from the genesis at `genesis` (its base URL, e.g. a
+/// [`TestServer::url`] of `""`): challenge, proof of work, admission, as a client would.
+pub async fn admission_token(genesis: &str, action: &str) -> String {
+    let http = reqwest::Client::new();
+    let challenge: serde_json::Value = http
+        .post(format!("{genesis}/v1/pow/challenge"))
+        .json(&serde_json::json!({ "action": action }))
+        .send()
+        .await
+        .expect("genesis answers")
+        .json()
+        .await
+        .expect("a challenge");
+    let encoded = challenge["challenge"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no challenge for {action}: {challenge}"));
+    let decoded = pow::Challenge::decode(encoded).expect("a valid challenge");
+    let solution = pow::solve(&decoded, |_| std::ops::ControlFlow::Continue(())).expect("solved");
+    let admitted: serde_json::Value = http
+        .post(format!("{genesis}/v1/admission"))
+        .json(&serde_json::json!({ "challenge": encoded, "solution": solution }))
+        .send()
+        .await
+        .expect("genesis answers")
+        .json()
+        .await
+        .expect("an admission");
+    admitted["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token: {admitted}"))
+        .to_owned()
 }
 
 /// A router served on `127.0.0.1:<ephemeral>` until dropped.

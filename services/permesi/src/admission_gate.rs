@@ -429,28 +429,7 @@ mod tests {
 
         /// Challenge, proof of work, admission: a real token for `action`.
         async fn token(&self, action: &str) -> String {
-            let http = reqwest::Client::new();
-            let challenge: Value = http
-                .post(self.server.url("/v1/pow/challenge"))
-                .json(&json!({ "action": action }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let encoded = challenge["challenge"].as_str().unwrap();
-            let parsed = pow::Challenge::decode(encoded).unwrap();
-            let solution = pow::solve(&parsed, |_| std::ops::ControlFlow::Continue(())).unwrap();
-            let response = http
-                .post(self.server.url("/v1/admission"))
-                .json(&json!({ "challenge": encoded, "solution": solution }))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), reqwest::StatusCode::OK);
-            let body: Value = response.json().await.unwrap();
-            body["token"].as_str().unwrap().to_owned()
+            testkit::admission_token(&self.server.url(""), action).await
         }
 
         fn keyset(&self) -> KeysetSource {

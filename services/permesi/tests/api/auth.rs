@@ -63,30 +63,7 @@ impl Stack {
     }
 
     async fn admission(&self, action: &str) -> String {
-        let challenge: Value = self
-            .http
-            .post(self.genesis.url("/v1/pow/challenge"))
-            .json(&json!({ "action": action }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let encoded = challenge["challenge"].as_str().unwrap();
-        let decoded = pow::Challenge::decode(encoded).unwrap();
-        let solution = pow::solve(&decoded, |_| std::ops::ControlFlow::Continue(())).unwrap();
-        let admitted: Value = self
-            .http
-            .post(self.genesis.url("/v1/admission"))
-            .json(&json!({ "challenge": encoded, "solution": solution }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        admitted["token"].as_str().unwrap().to_owned()
+        testkit::admission_token(&self.genesis.url(""), action).await
     }
 
     async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> reqwest::Response {
