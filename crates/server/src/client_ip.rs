@@ -1,10 +1,19 @@
 //! The client's address: the TCP peer, or, when the peer is a trusted proxy, the nearest
 //! untrusted address in `X-Forwarded-For`. Untrusted peers cannot choose their own address.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::{
+    convert::Infallible,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    sync::Arc,
+};
 
-use axum::http::HeaderMap;
+use axum::{
+    extract::{ConnectInfo, FromRef, FromRequestParts},
+    http::{HeaderMap, request::Parts},
+};
 use ipnet::IpNet;
+
+use crate::settings::SettingsError;
 
 /// Proxies whose `X-Forwarded-For` is believed.
 #[derive(Debug, Clone, Default)]
@@ -22,6 +31,23 @@ impl TrustedProxies {
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Self)
+    }
+
+    /// From a service's `trusted_proxies` setting, naming `{prefix}_TRUSTED_PROXIES` on error.
+    pub fn from_setting(prefix: &str, cidrs: &[String]) -> Result<Self, SettingsError> {
+        Self::parse(cidrs).map_err(|bad| SettingsError::Invalid {
+            setting: format!("{prefix}_TRUSTED_PROXIES"),
+            reason: format!("not a CIDR: {bad}"),
+        })
+    }
+
+    /// The client address of a request: its TCP peer (absent on a Unix socket) and headers.
+    pub fn client_ip_of(&self, parts: &Parts) -> IpAddr {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        self.client_ip(peer, &parts.headers)
     }
 
     fn trusts(&self, ip: IpAddr) -> bool {
@@ -52,6 +78,25 @@ impl TrustedProxies {
             .copied()
             .or(peer)
             .unwrap_or(unspecified)
+    }
+}
+
+/// Extractor: the client address as [`TrustedProxies::client_ip`] decides it, for any state
+/// that holds the service's `Arc<TrustedProxies>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+impl<S> FromRequestParts<S> for ClientIp
+where
+    Arc<TrustedProxies>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Infallible> {
+        Ok(Self(
+            Arc::<TrustedProxies>::from_ref(state).client_ip_of(parts),
+        ))
     }
 }
 

@@ -98,6 +98,12 @@ pub struct AppState {
     pub metrics: MintMetrics,
 }
 
+impl axum::extract::FromRef<AppState> for Arc<TrustedProxies> {
+    fn from_ref(state: &AppState) -> Self {
+        state.proxies.clone()
+    }
+}
+
 impl Service for Genesis {
     const NAME: &'static str = "genesis";
     const PREFIX: &'static str = "GENESIS";

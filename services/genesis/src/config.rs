@@ -193,8 +193,7 @@ impl Settings {
 
     /// The trusted proxies.
     pub fn trusted_proxies(&self) -> Result<TrustedProxies, SettingsError> {
-        TrustedProxies::parse(&self.trusted_proxies)
-            .map_err(|bad| invalid("TRUSTED_PROXIES", &format!("not a CIDR: {bad}")))
+        TrustedProxies::from_setting("GENESIS", &self.trusted_proxies)
     }
 
     /// The HTTP limits and CORS policy.

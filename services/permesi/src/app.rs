@@ -169,6 +169,12 @@ impl AppState {
     }
 }
 
+impl axum::extract::FromRef<AppState> for Arc<TrustedProxies> {
+    fn from_ref(state: &AppState) -> Self {
+        state.proxies.clone()
+    }
+}
+
 impl Service for Permesi {
     const NAME: &'static str = "permesi";
     const PREFIX: &'static str = "PERMESI";

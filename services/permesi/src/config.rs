@@ -214,10 +214,7 @@ impl Settings {
 
     /// The trusted proxies.
     pub fn trusted_proxies(&self) -> Result<TrustedProxies, SettingsError> {
-        TrustedProxies::parse(&self.trusted_proxies).map_err(|bad| SettingsError::Invalid {
-            setting: "PERMESI_TRUSTED_PROXIES".to_owned(),
-            reason: format!("not a CIDR: {bad}"),
-        })
+        TrustedProxies::from_setting("PERMESI", &self.trusted_proxies)
     }
 
     /// Session lifetimes and cookie flags.

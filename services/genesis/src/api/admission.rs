@@ -1,13 +1,8 @@
 //! `POST /v1/pow/challenge` and `POST /v1/admission`.
 
-use std::net::SocketAddr;
-
-use axum::{
-    Extension, Json,
-    extract::{ConnectInfo, State},
-    http::HeaderMap,
-};
+use axum::{Json, extract::State};
 use serde::{Deserialize, Serialize};
+use server::client_ip::ClientIp;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
@@ -99,8 +94,7 @@ pub async fn challenge(
     ))]
 pub async fn admit(
     State(state): State<AppState>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
+    ClientIp(client_ip): ClientIp,
     Json(request): Json<AdmissionRequest>,
 ) -> Result<Json<AdmissionResponse>, Error> {
     let admission = state
@@ -124,7 +118,7 @@ pub async fn admit(
             kid: admission.kid.as_str().to_owned(),
             issued_at: admission.issued_at,
             expires_at: admission.expires_at,
-            client_ip: state.proxies.client_ip(peer.map(|c| c.0.0.ip()), &headers),
+            client_ip,
         });
     }
     Ok(Json(AdmissionResponse {

@@ -1,14 +1,13 @@
 //! `/v1/auth/...`: OPAQUE signup and login, email verification.
 
-use std::net::SocketAddr;
-
 use axum::{
-    Extension, Json,
-    extract::{ConnectInfo, State},
+    Json,
+    extract::State,
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
+use server::client_ip::ClientIp;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
@@ -166,11 +165,9 @@ pub async fn signup_finish(
     ))]
 pub async fn login_start(
     State(state): State<AppState>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     Json(body): Json<LoginStart>,
 ) -> Result<Json<LoginStarted>, Error> {
-    let ip = state.proxies.client_ip(peer.map(|p| p.0.0.ip()), &headers);
     let (login_id, response) =
         auth::login_start(state.auth_parts(), ip, &body.email, &body.request).await?;
     Ok(Json(LoginStarted { login_id, response }))
@@ -186,11 +183,10 @@ pub async fn login_start(
     ))]
 pub async fn login_finish(
     State(state): State<AppState>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     Json(body): Json<LoginFinish>,
 ) -> Result<Response, Error> {
-    let ip = state.proxies.client_ip(peer.map(|p| p.0.0.ip()), &headers);
     let user =
         auth::login_finish(state.auth_parts(), ip, &body.login_id, &body.finalization).await?;
     let now = OffsetDateTime::now_utc();
