@@ -44,3 +44,23 @@ pub mod telemetry;
 pub use listen::ListenAddr;
 pub use problem::Problem;
 pub use secret::Secret;
+
+/// Lowercase hex of `bytes`: the form hashes and ids take in cache keys (`permesi:jti:<hex>`).
+pub fn to_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hex_is_lowercase_and_two_digits_per_byte() {
+        assert_eq!(super::to_hex(&[0x00, 0x0f, 0xab, 0xff]), "000fabff");
+        assert_eq!(super::to_hex(&[]), "");
+    }
+}

@@ -47,7 +47,7 @@ impl ReplayGuard {
         let ttl = ttl.max(Duration::from_millis(1));
         match self {
             Self::Redis { client, prefix } => {
-                let key = format!("{prefix}{}", hex(id));
+                let key = format!("{prefix}{}", crate::to_hex(id));
                 let millis = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
                 let set: Option<String> = client
                     .set(
@@ -78,14 +78,6 @@ impl ReplayGuard {
             }
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 #[cfg(test)]

@@ -751,13 +751,7 @@ mod tests {
         // The record lives under permesi's prefix for the token's remaining life plus leeway
         // (genesis's default TTL is 120 s; leeway 30 s).
         let jti = body["jti"].as_str().unwrap();
-        let hex = super::replay_id(jti)
-            .iter()
-            .fold(String::new(), |mut s, b| {
-                use std::fmt::Write as _;
-                let _ = write!(s, "{b:02x}");
-                s
-            });
+        let hex = server::to_hex(&super::replay_id(jti));
         let key = format!("{REPLAY_PREFIX}{hex}");
         let pttl: i64 = fred::interfaces::KeysInterface::pttl(&redis, &key)
             .await

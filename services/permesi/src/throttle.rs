@@ -72,14 +72,6 @@ pub struct Throttle {
     policy: ThrottlePolicy,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
 impl Throttle {
     /// In Valkey when a cache is configured, else in memory.
     pub fn new(cache: Option<Cache>, policy: ThrottlePolicy) -> Self {
@@ -92,7 +84,7 @@ impl Throttle {
 
     fn keys(ip: IpAddr, account: &BlindIndex) -> (String, String) {
         (
-            format!("permesi:throttle:acct:{ip}:{}", hex(&account.0)),
+            format!("permesi:throttle:acct:{ip}:{}", server::to_hex(&account.0)),
             format!("permesi:throttle:ip:{ip}"),
         )
     }
@@ -240,34 +232,38 @@ mod tests {
     }
 
     async fn growing_delays(throttle: &Throttle) {
-        // A fresh account every run: Redis may still hold counters from an earlier one.
+        // A fresh account and address every run: Redis may still hold counters from an
+        // earlier run, per account and per address.
         let mut fresh = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut fresh);
         let account = BlindIndex(fresh);
+        let mut v6 = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut v6);
+        let ip = IpAddr::from(v6);
         let t0 = OffsetDateTime::now_utc();
         for _ in 0..3 {
-            assert_eq!(throttle.check(IP, &account, t0).await.unwrap(), Ok(()));
-            throttle.failed(IP, &account, t0).await.unwrap();
+            assert_eq!(throttle.check(ip, &account, t0).await.unwrap(), Ok(()));
+            throttle.failed(ip, &account, t0).await.unwrap();
         }
         assert_eq!(
-            throttle.check(IP, &account, t0).await.unwrap(),
+            throttle.check(ip, &account, t0).await.unwrap(),
             Ok(()),
             "3 free failures"
         );
-        throttle.failed(IP, &account, t0).await.unwrap();
+        throttle.failed(ip, &account, t0).await.unwrap();
         // 4th failure: 2 s; the boundary is exact.
         assert_eq!(
-            throttle.check(IP, &account, t0).await.unwrap(),
+            throttle.check(ip, &account, t0).await.unwrap(),
             Err(Delayed {
                 retry_after_secs: 2
             })
         );
         let later = t0 + time::Duration::seconds(2);
-        assert_eq!(throttle.check(IP, &account, later).await.unwrap(), Ok(()));
-        throttle.failed(IP, &account, later).await.unwrap();
+        assert_eq!(throttle.check(ip, &account, later).await.unwrap(), Ok(()));
+        throttle.failed(ip, &account, later).await.unwrap();
         // 5th: 4 s.
         assert_eq!(
-            throttle.check(IP, &account, later).await.unwrap(),
+            throttle.check(ip, &account, later).await.unwrap(),
             Err(Delayed {
                 retry_after_secs: 4
             })
@@ -278,8 +274,8 @@ mod tests {
             Ok(())
         );
         // A success from the guessing address clears its account counter.
-        throttle.succeeded(IP, &account).await.unwrap();
-        assert_eq!(throttle.check(IP, &account, later).await.unwrap(), Ok(()));
+        throttle.succeeded(ip, &account).await.unwrap();
+        assert_eq!(throttle.check(ip, &account, later).await.unwrap(), Ok(()));
     }
 
     #[tokio::test]

@@ -3,8 +3,6 @@
 //! is a tombstone kept until the session's absolute expiry. Both are read in one `MGET`, and
 //! a tombstone wins (see the module documentation of [`super`]).
 
-use std::fmt::Write as _;
-
 use fred::{interfaces::KeysInterface, types::Expiration};
 use server::backends::Cache;
 use time::{Duration, OffsetDateTime};
@@ -42,12 +40,7 @@ struct Entry {
 }
 
 pub(super) fn entry_key(hash: &[u8; 32]) -> String {
-    let mut key = String::with_capacity(PREFIX.len() + 64 + TOMBSTONE_SUFFIX.len());
-    key.push_str(PREFIX);
-    for b in hash {
-        let _ = write!(key, "{b:02x}");
-    }
-    key
+    format!("{PREFIX}{}", server::to_hex(hash))
 }
 
 pub(super) fn tombstone_key(hash: &[u8; 32]) -> String {
