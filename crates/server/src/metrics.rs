@@ -67,9 +67,9 @@ impl Metrics {
         String::from_utf8(buf).unwrap_or_default()
     }
 
-    fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    fn observe(&self, method: &str, route: &str, status: &str, seconds: f64) {
         self.requests
-            .with_label_values(&[method, route, &status.to_string()])
+            .with_label_values(&[method, route, status])
             .inc();
         self.latency
             .with_label_values(&[method, route])
@@ -90,7 +90,7 @@ pub async fn record(State(metrics): State<Arc<Metrics>>, request: Request, next:
     metrics.observe(
         &method,
         &route,
-        response.status().as_u16(),
+        response.status().as_str(),
         started.elapsed().as_secs_f64(),
     );
     response
@@ -103,9 +103,9 @@ mod tests {
     #[test]
     fn render_shows_counts_per_route_and_status() {
         let m = Metrics::new("demo");
-        m.observe("GET", "/health", 200, 0.001);
-        m.observe("GET", "/health", 200, 0.002);
-        m.observe("POST", "/v1/x", 413, 0.001);
+        m.observe("GET", "/health", "200", 0.001);
+        m.observe("GET", "/health", "200", 0.002);
+        m.observe("POST", "/v1/x", "413", 0.001);
         let text = m.render();
         assert!(
             text.contains(

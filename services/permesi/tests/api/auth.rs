@@ -458,3 +458,57 @@ async fn failed_logins_slow_down_that_address_for_known_and_unknown_accounts_ali
         assert_eq!(code(slowed).await, "too_many_attempts");
     }
 }
+
+#[tokio::test]
+async fn resend_sends_a_new_link_that_verifies_and_respects_the_cooldown() {
+    let stack = Stack::start_with(|s| Settings {
+        email_resend_cooldown_secs: 0,
+        ..s
+    })
+    .await;
+    assert_eq!(
+        stack.signup("pia@example.com", PASSWORD).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let first = stack.next_token().await;
+    let token = stack.admission("resend_verification").await;
+    let resent = stack
+        .post(
+            "/v1/auth/resend-verification",
+            Some(&token),
+            &json!({ "email": "pia@example.com" }),
+        )
+        .await;
+    assert_eq!(resent.status(), StatusCode::ACCEPTED);
+    // A second mail arrives with a different link, and that link verifies the account.
+    let second = stack.next_token().await;
+    assert_ne!(first, second);
+    assert_eq!(stack.verify(&second).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        stack.login("pia@example.com", PASSWORD).await.status(),
+        StatusCode::NO_CONTENT
+    );
+
+    // With the default cooldown, an immediate resend queues nothing (same answer, no mail).
+    let stack = Stack::start().await;
+    assert_eq!(
+        stack.signup("quin@example.com", PASSWORD).await.status(),
+        StatusCode::ACCEPTED
+    );
+    stack.next_token().await;
+    let token = stack.admission("resend_verification").await;
+    let cooling = stack
+        .post(
+            "/v1/auth/resend-verification",
+            Some(&token),
+            &json!({ "email": "quin@example.com" }),
+        )
+        .await;
+    assert_eq!(cooling.status(), StatusCode::ACCEPTED);
+    let pool = sqlx::PgPool::connect(&stack.database_url).await.unwrap();
+    let (mails,): (i64,) = sqlx::query_as("SELECT count(*) FROM email_outbox")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(mails, 1);
+}
