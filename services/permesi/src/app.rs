@@ -15,7 +15,9 @@ use server::{client_ip::TrustedProxies, ephemeral::EphemeralStore};
 
 use crate::{
     admission_gate::Gate,
-    api, auth,
+    api,
+    audit::{self, AuditLog, ChainKey},
+    auth,
     config::Settings,
     identity::email::{self, IndexKey},
     sessions::Sessions,
@@ -72,6 +74,8 @@ pub struct AppState {
     pub throttle: Arc<Throttle>,
     /// Whose forwarded headers count for the client address.
     pub proxies: Arc<TrustedProxies>,
+    /// The tamper-evident record of security events.
+    pub audit: AuditLog,
 }
 
 impl AppState {
@@ -114,6 +118,7 @@ impl AppState {
             &secret(OPAQUE_SEED).await?,
         ));
         let email_index = IndexKey::new(secret(email::INDEX_KEY_NAME).await?);
+        let audit = AuditLog::new(ChainKey::new(secret(audit::AUDIT_KEY_NAME).await?));
         let gate = Gate::new(
             settings.gate_config(),
             settings.admission_source()?,
@@ -162,6 +167,7 @@ impl AppState {
             gate,
             opaque,
             email_index,
+            audit,
             cipher,
             verification,
             pool,

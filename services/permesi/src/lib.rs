@@ -12,6 +12,7 @@
 pub mod admission_gate;
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod dev_cli;

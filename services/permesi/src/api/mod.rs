@@ -1,6 +1,7 @@
 //! permesi HTTP handlers, by area. Thin: decode, call the domain, encode.
 
 mod auth;
+mod context;
 mod session;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
