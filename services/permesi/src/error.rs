@@ -43,6 +43,17 @@ pub enum Error {
     /// A dependency failed; details go to the log, never to the client.
     #[error("dependency unavailable: {0}")]
     Unavailable(String),
+    /// A member of the organization without the role the action needs.
+    #[error("forbidden")]
+    Forbidden,
+    /// The request contradicts the current state; the code says which rule
+    /// (`slug_taken`, `production_first`, `last_owner`, ...).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// A well-formed request with an unacceptable value; the code names it
+    /// (`invalid_slug`, `invalid_redirect_uri`, ...).
+    #[error("invalid: {0}")]
+    Invalid(&'static str),
 }
 
 impl Error {
@@ -58,6 +69,8 @@ impl Error {
             Self::TooManyAttempts { .. } => "too_many_attempts",
             Self::NotFound => "not_found",
             Self::Unavailable(_) => "unavailable",
+            Self::Forbidden => "forbidden",
+            Self::Conflict(code) | Self::Invalid(code) => code,
         }
     }
 
@@ -70,6 +83,9 @@ impl Error {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 
@@ -84,6 +100,9 @@ impl Error {
             Self::TooManyAttempts { .. } => "Too many attempts",
             Self::NotFound => "Not found",
             Self::Unavailable(_) => "Service temporarily unavailable",
+            Self::Forbidden => "Forbidden",
+            Self::Conflict(_) => "Conflict with the current state",
+            Self::Invalid(_) => "Invalid value",
         }
     }
 }
@@ -97,6 +116,12 @@ impl From<crate::sessions::SessionError> for Error {
 impl From<crate::throttle::ThrottleError> for Error {
     fn from(e: crate::throttle::ThrottleError) -> Self {
         Self::Unavailable(e.to_string())
+    }
+}
+
+impl From<crate::audit::AuditError> for Error {
+    fn from(e: crate::audit::AuditError) -> Self {
+        Self::Unavailable(format!("audit: {e}"))
     }
 }
 

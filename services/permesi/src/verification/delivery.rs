@@ -33,8 +33,81 @@ use uuid::Uuid;
 use super::{VERIFY_PATH, VerificationError, store};
 use crate::identity::email;
 
-const SUBJECT: &str = "Confirm your email address";
 const SMTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// What an outbox message is; each kind has its subject, text, and the id its recipient
+/// ciphertext is bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailKind {
+    /// An email verification link (recipient sealed on the user id, like `users`).
+    VerifyEmail,
+    /// An organization invitation (no account yet: recipient sealed on the outbox row id).
+    OrgInvitation,
+}
+
+impl MailKind {
+    /// Stored name (`email_outbox.kind`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verify_email",
+            Self::OrgInvitation => "org_invitation",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "verify_email" => Some(Self::VerifyEmail),
+            "org_invitation" => Some(Self::OrgInvitation),
+            _ => None,
+        }
+    }
+
+    fn subject(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "Confirm your email address",
+            Self::OrgInvitation => "You are invited to an organization on permesi",
+        }
+    }
+
+    fn text(self, link: &str) -> String {
+        match self {
+            Self::VerifyEmail => format!(
+                "Confirm the email address of your permesi account by opening this link:\n\n\
+                 {link}\n\n\
+                 If you did not create an account, ignore this message.\n"
+            ),
+            Self::OrgInvitation => format!(
+                "You were invited to join an organization on permesi. Log in (or sign up with \
+                 this address) and open this link to accept:\n\n\
+                 {link}\n\n\
+                 If you did not expect an invitation, ignore this message.\n"
+            ),
+        }
+    }
+}
+
+/// Queues a message of `kind` (not `verify_email`, which [`super::EmailVerification`] issues
+/// with its token) to `address` carrying `link`, on `conn` (the caller's transaction). The
+/// recipient is sealed on the row id, the link encrypted like verification links. Wake the
+/// worker after the commit.
+pub async fn queue_link_mail(
+    conn: &mut sqlx::PgConnection,
+    cipher: &dyn Cipher,
+    kind: MailKind,
+    address: &email::Email,
+    link: &str,
+    now: OffsetDateTime,
+) -> Result<(), VerificationError> {
+    let id = Uuid::now_v7();
+    let message = store::NewLinkMessage {
+        id,
+        recipient_ciphertext: email::seal(cipher, id, address).await?,
+        link_ciphertext: cipher.encrypt(link.as_bytes(), &link_aad(id)).await?,
+        created_at: now,
+    };
+    store::insert_message(conn, kind.as_str(), None, &message).await?;
+    Ok(())
+}
 
 /// Associated data binding an encrypted link to its outbox row.
 pub(crate) fn link_aad(message: Uuid) -> Vec<u8> {
@@ -97,7 +170,7 @@ impl Mailer {
                 let path = write_eml(dir, &message.formatted())
                     .await
                     .map_err(|_| Failure::transient("mail_folder"))?;
-                tracing::info!(file = %path.display(), link, "dev mail: verification link");
+                tracing::info!(file = %path.display(), link, "dev mail: link");
                 Ok(())
             }
         }
@@ -121,6 +194,11 @@ async fn write_eml(dir: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
 /// The link of the newest message in a dev mail folder (for `just signup-verify-url`), or
 /// `None` when the folder holds no verification message.
 pub fn latest_link(mail_dir: &Path) -> std::io::Result<Option<String>> {
+    latest_link_to(mail_dir, VERIFY_PATH)
+}
+
+/// The newest link to `path` (`/verify-email`, `/invitations/accept`) in a dev mail folder.
+pub fn latest_link_to(mail_dir: &Path, path: &str) -> std::io::Result<Option<String>> {
     let mut names = Vec::new();
     // No folder yet: nothing has been sent.
     let entries = match std::fs::read_dir(mail_dir) {
@@ -136,7 +214,7 @@ pub fn latest_link(mail_dir: &Path) -> std::io::Result<Option<String>> {
         }
     }
     names.sort_unstable();
-    let marker = format!("{VERIFY_PATH}?token=");
+    let marker = format!("{path}?token=");
     for name in names.iter().rev() {
         let text = message_text(&std::fs::read_to_string(mail_dir.join(name))?);
         if let Some(link) = text
@@ -369,9 +447,14 @@ impl Worker {
     }
 
     async fn deliver(&self, claimed: &store::Claimed) -> Result<(), Failure> {
+        let kind = MailKind::parse(&claimed.kind).ok_or(Failure::permanent("kind"))?;
+        let bound_to = match kind {
+            MailKind::VerifyEmail => claimed.user.ok_or(Failure::permanent("kind"))?,
+            MailKind::OrgInvitation => claimed.id,
+        };
         let address = email::open(
             self.cipher.as_ref(),
-            claimed.user,
+            bound_to,
             &claimed.recipient_ciphertext,
         )
         .await
@@ -383,17 +466,18 @@ impl Worker {
                 .map_err(|e| Failure::keys(&e))?,
         );
         let link = std::str::from_utf8(&link).map_err(|_| Failure::permanent("decrypt"))?;
-        let message = self.compose(&address, link)?;
+        let message = self.compose(kind, &address, link)?;
         self.mailer.send(&message, link).await
     }
 
-    fn compose(&self, address: &email::Email, link: &str) -> Result<Message, Failure> {
+    fn compose(
+        &self,
+        kind: MailKind,
+        address: &email::Email,
+        link: &str,
+    ) -> Result<Message, Failure> {
         let to = Mailbox::from_str(address.as_str()).map_err(|_| Failure::permanent("address"))?;
-        let text = format!(
-            "Confirm the email address of your permesi account by opening this link:\n\n\
-             {link}\n\n\
-             If you did not create an account, ignore this message.\n"
-        );
+        let text = kind.text(link);
         // The link line is longer than 7bit allows (76): quoted-printable, which
         // `latest_link` decodes.
         let body = Body::new_with_encoding(text, ContentTransferEncoding::QuotedPrintable)
@@ -401,7 +485,7 @@ impl Worker {
         Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(SUBJECT)
+            .subject(kind.subject())
             .header(ContentType::TEXT_PLAIN)
             .body(body)
             .map_err(|_| Failure::permanent("compose"))

@@ -21,7 +21,7 @@
 
 pub mod delivery;
 mod store;
-mod token;
+pub(crate) mod token;
 
 #[cfg(test)]
 mod tests;
@@ -36,7 +36,7 @@ use uuid::Uuid;
 
 use crate::identity::email::{self, Email};
 
-pub use delivery::{Mailer, Retry, Worker, latest_link};
+pub use delivery::{Mailer, Retry, Worker, latest_link, latest_link_to};
 
 /// Path of the console page that receives the token, appended to the base URL.
 pub const VERIFY_PATH: &str = "/verify-email";

@@ -52,6 +52,38 @@ pub(crate) async fn insert_token_and_message(
     Ok(())
 }
 
+/// Queues a message of `kind` without a token of this module (an organization invitation):
+/// status `pending`, due now. Callers run this inside their transaction.
+pub(crate) async fn insert_message(
+    conn: &mut PgConnection,
+    kind: &'static str,
+    user: Option<Uuid>,
+    message: &NewLinkMessage,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO email_outbox (id, user_id, kind, recipient_ciphertext, link_ciphertext, \
+         status, attempts, next_attempt_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6)",
+    )
+    .bind(message.id)
+    .bind(user)
+    .bind(kind)
+    .bind(&message.recipient_ciphertext)
+    .bind(&message.link_ciphertext)
+    .bind(message.created_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// An outbox row of another kind than `verify_email`.
+pub(crate) struct NewLinkMessage {
+    pub id: Uuid,
+    pub recipient_ciphertext: String,
+    pub link_ciphertext: String,
+    pub created_at: OffsetDateTime,
+}
+
 /// Locks the user's row for the rest of the transaction (so concurrent resends queue up
 /// behind one another) and returns `Some(email_verified_at)`, or `None` for no such user.
 pub(crate) async fn lock_user(
@@ -122,7 +154,10 @@ pub(crate) async fn mark_verified(
 /// A message claimed for delivery.
 pub(crate) struct Claimed {
     pub id: Uuid,
-    pub user: Uuid,
+    /// The account, for `verify_email` (none for invitations).
+    pub user: Option<Uuid>,
+    /// `verify_email` or `org_invitation`.
+    pub kind: String,
     pub recipient_ciphertext: String,
     pub link_ciphertext: String,
     /// Attempts including this one.
@@ -147,7 +182,7 @@ pub(crate) async fn claim_due(
              ORDER BY next_attempt_at, id \
              LIMIT $3 \
              FOR UPDATE SKIP LOCKED) \
-         RETURNING id, user_id, recipient_ciphertext, link_ciphertext, attempts",
+         RETURNING id, user_id, kind, recipient_ciphertext, link_ciphertext, attempts",
     )
     .bind(now)
     .bind(lease_until)
@@ -159,6 +194,7 @@ pub(crate) async fn claim_due(
             Ok(Claimed {
                 id: r.try_get("id")?,
                 user: r.try_get("user_id")?,
+                kind: r.try_get("kind")?,
                 recipient_ciphertext: r.try_get("recipient_ciphertext")?,
                 link_ciphertext: r.try_get("link_ciphertext")?,
                 attempts: r.try_get("attempts")?,
