@@ -21,6 +21,7 @@ use crate::{
     config::Settings,
     identity::email::{self, IndexKey},
     sessions::Sessions,
+    tenancy::{self, ClientSecretKey, secret::CLIENT_SECRET_KEY_NAME},
     throttle::Throttle,
     verification::{EmailVerification, Mailer, Worker},
 };
@@ -41,6 +42,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../db/migrations/p
     tags(
         (name = "auth", description = "OPAQUE signup and login, email verification"),
         (name = "session", description = "The caller's session and account"),
+        (name = "tenancy", description = "Organizations, members, invitations, projects, \
+                                         environments, applications and their audit log"),
         (name = "ops", description = "Health, readiness, metrics and this document")
     )
 )]
@@ -76,6 +79,10 @@ pub struct AppState {
     pub proxies: Arc<TrustedProxies>,
     /// The tamper-evident record of security events.
     pub audit: AuditLog,
+    /// MAC key of application client secrets, from the secret store.
+    pub client_secrets: ClientSecretKey,
+    /// Console origin that invitation links point at (the email base URL).
+    pub link_base: Arc<str>,
 }
 
 impl AppState {
@@ -89,6 +96,21 @@ impl AppState {
             ceremonies: &self.ceremonies,
             verification: &self.verification,
             throttle: &self.throttle,
+        }
+    }
+}
+
+impl AppState {
+    /// The parts tenancy operations use.
+    pub fn tenancy_parts(&self) -> tenancy::Parts<'_> {
+        tenancy::Parts {
+            pool: &self.pool,
+            audit: &self.audit,
+            cipher: self.cipher.as_ref(),
+            email_index: &self.email_index,
+            client_secrets: &self.client_secrets,
+            verification: &self.verification,
+            link_base: &self.link_base,
         }
     }
 }
@@ -119,6 +141,7 @@ impl AppState {
         ));
         let email_index = IndexKey::new(secret(email::INDEX_KEY_NAME).await?);
         let audit = AuditLog::new(ChainKey::new(secret(audit::AUDIT_KEY_NAME).await?));
+        let client_secrets = ClientSecretKey::new(secret(CLIENT_SECRET_KEY_NAME).await?);
         let gate = Gate::new(
             settings.gate_config(),
             settings.admission_source()?,
@@ -147,6 +170,11 @@ impl AppState {
         if let Err(e) = gate.preload().await {
             tracing::warn!(error = %e, "admission keyset not loaded yet; gated requests get 503 until genesis answers");
         }
+        tokio::spawn(tenancy::run_purge(
+            pool.clone(),
+            settings.tenancy_retention(),
+            std::time::Duration::from_hours(1),
+        ));
         let sessions = Sessions::new(
             pool.clone(),
             dependencies.cache.clone(),
@@ -171,6 +199,8 @@ impl AppState {
             cipher,
             verification,
             pool,
+            client_secrets,
+            link_base: settings.email_base_url.trim_end_matches('/').into(),
         })
     }
 }

@@ -85,6 +85,9 @@ pub struct Settings {
     /// Browser origins allowed to call permesi (comma-separated in the environment).
     #[serde(deserialize_with = "comma_list")]
     pub cors_origins: Vec<String>,
+    /// Days a deleted organization, project, environment or application is kept before the
+    /// hourly purge removes it for good (1 to 3650).
+    pub tenancy_retention_days: u32,
 }
 
 impl Default for Settings {
@@ -118,6 +121,7 @@ impl Default for Settings {
             session_cookie_secure: true,
             admission_issuer: "genesis".to_owned(),
             admission_audience: "permesi".to_owned(),
+            tenancy_retention_days: 30,
         }
     }
 }
@@ -230,6 +234,11 @@ impl Settings {
         })
     }
 
+    /// How long deleted tenancy rows are kept.
+    pub fn tenancy_retention(&self) -> time::Duration {
+        time::Duration::days(i64::from(self.tenancy_retention_days))
+    }
+
     /// What admission tokens must say.
     pub fn gate_config(&self) -> GateConfig {
         GateConfig::new(&self.admission_issuer, &self.admission_audience)
@@ -269,6 +278,12 @@ impl ServiceSettings for Settings {
             return Err(SettingsError::Invalid {
                 setting: "PERMESI_EMAIL_TOKEN_TTL_SECS".to_owned(),
                 reason: "must be between 1 and 2592000".to_owned(),
+            });
+        }
+        if !(1..=3650).contains(&self.tenancy_retention_days) {
+            return Err(SettingsError::Invalid {
+                setting: "PERMESI_TENANCY_RETENTION_DAYS".to_owned(),
+                reason: "must be between 1 and 3650".to_owned(),
             });
         }
         self.admission_source().map(|_| ())

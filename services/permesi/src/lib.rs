@@ -20,6 +20,7 @@ pub mod error;
 pub mod identity;
 pub mod sessions;
 pub mod store;
+pub mod tenancy;
 pub mod throttle;
 pub mod verification;
 

@@ -1,3 +1,8 @@
 //! sqlx queries, one module per aggregate; rows never leave this module as rows.
 
+pub mod applications;
+pub mod constraints;
+pub mod orgs;
+pub mod projects;
+pub mod retention;
 pub mod users;
