@@ -3,6 +3,7 @@
 mod auth;
 mod context;
 mod session;
+mod tenancy;
 
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -21,6 +22,49 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::verify_email))
         .routes(routes!(auth::resend_verification))
         .merge(session_routes())
+        .merge(tenancy_routes())
+}
+
+/// Session-authenticated tenant routes (not admission-gated).
+fn tenancy_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(tenancy::list_orgs, tenancy::create_org))
+        .routes(routes!(
+            tenancy::get_org,
+            tenancy::update_org,
+            tenancy::delete_org
+        ))
+        .routes(routes!(tenancy::list_members))
+        .routes(routes!(tenancy::change_role, tenancy::remove_member))
+        .routes(routes!(tenancy::list_invitations, tenancy::invite))
+        .routes(routes!(tenancy::revoke_invitation))
+        .routes(routes!(tenancy::accept_invitation))
+        .routes(routes!(tenancy::list_projects, tenancy::create_project))
+        .routes(routes!(
+            tenancy::get_project,
+            tenancy::update_project,
+            tenancy::delete_project
+        ))
+        .routes(routes!(
+            tenancy::list_environments,
+            tenancy::create_environment
+        ))
+        .routes(routes!(
+            tenancy::get_environment,
+            tenancy::update_environment,
+            tenancy::delete_environment
+        ))
+        .routes(routes!(
+            tenancy::list_applications,
+            tenancy::create_application
+        ))
+        .routes(routes!(
+            tenancy::get_application,
+            tenancy::update_application,
+            tenancy::delete_application
+        ))
+        .routes(routes!(tenancy::rotate_secret))
+        .routes(routes!(tenancy::org_audit))
 }
 
 fn session_routes() -> OpenApiRouter<AppState> {
@@ -60,4 +104,5 @@ pub fn routes_with_gate(gate: &Gate) -> OpenApiRouter<AppState> {
         .routes(routes!(auth::signup_finish))
         .routes(routes!(auth::login_finish))
         .merge(session_routes())
+        .merge(tenancy_routes())
 }
