@@ -99,14 +99,6 @@ DECLARE
     project UUID := CASE WHEN TG_OP = 'DELETE' THEN OLD.project_id ELSE NEW.project_id END;
 BEGIN
     PERFORM 1 FROM projects WHERE id = project FOR UPDATE;
-    -- A live non-production environment needs a live production beside it.
-    IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.deleted_at IS NULL AND NEW.tier <> 'production'
-       AND NOT EXISTS (SELECT 1 FROM environments
-                       WHERE project_id = project AND tier = 'production'
-                         AND deleted_at IS NULL AND id <> NEW.id) THEN
-        RAISE EXCEPTION 'production_first: create the production environment first'
-            USING ERRCODE = 'PT001';
-    END IF;
     -- Production stays while anything else in the project is live.
     IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.deleted_at IS NULL AND OLD.tier = 'production'
        AND (TG_OP = 'DELETE' OR NEW.deleted_at IS NOT NULL OR NEW.tier <> 'production')
@@ -115,6 +107,14 @@ BEGIN
                      AND deleted_at IS NULL AND id <> OLD.id) THEN
         RAISE EXCEPTION 'production_in_use: delete the other environments first'
             USING ERRCODE = 'PT002';
+    END IF;
+    -- A live non-production environment needs a live production beside it.
+    IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.deleted_at IS NULL AND NEW.tier <> 'production'
+       AND NOT EXISTS (SELECT 1 FROM environments
+                       WHERE project_id = project AND tier = 'production'
+                         AND deleted_at IS NULL AND id <> NEW.id) THEN
+        RAISE EXCEPTION 'production_first: create the production environment first'
+            USING ERRCODE = 'PT001';
     END IF;
     IF TG_OP = 'DELETE' THEN
         RETURN OLD;

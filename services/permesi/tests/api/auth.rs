@@ -16,8 +16,8 @@ pub const PASSWORD: &[u8] = b"correct horse battery staple";
 pub struct Stack {
     genesis: TestServer,
     pub permesi: TestServer,
-    mail: PathBuf,
-    database_url: String,
+    pub mail: PathBuf,
+    pub database_url: String,
     /// Verification mails already used by `verify_latest_link`.
     mails_seen: std::sync::atomic::AtomicUsize,
     _dir: tempfile::TempDir,

@@ -4,3 +4,4 @@
 mod auth;
 mod ops;
 mod session;
+mod tenancy;
