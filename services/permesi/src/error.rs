@@ -43,6 +43,21 @@ pub enum Error {
     /// A dependency failed; details go to the log, never to the client.
     #[error("dependency unavailable: {0}")]
     Unavailable(String),
+    /// The platform already has an operator.
+    #[error("already claimed")]
+    AlreadyClaimed,
+    /// Only platform operators may do this.
+    #[error("operator required")]
+    OperatorRequired,
+    /// The operator's session must be elevated first.
+    #[error("elevation required")]
+    ElevationRequired,
+    /// Not a valid operator token.
+    #[error("invalid operator token")]
+    InvalidOperatorToken,
+    /// The request conflicts with the current state; the code says how.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
 }
 
 impl Error {
@@ -58,6 +73,11 @@ impl Error {
             Self::TooManyAttempts { .. } => "too_many_attempts",
             Self::NotFound => "not_found",
             Self::Unavailable(_) => "unavailable",
+            Self::AlreadyClaimed => "already_claimed",
+            Self::OperatorRequired => "operator_required",
+            Self::ElevationRequired => "elevation_required",
+            Self::InvalidOperatorToken => "operator_token_invalid",
+            Self::Conflict(code) => code,
         }
     }
 
@@ -70,6 +90,10 @@ impl Error {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::OperatorRequired | Self::ElevationRequired | Self::InvalidOperatorToken => {
+                StatusCode::FORBIDDEN
+            }
+            Self::AlreadyClaimed | Self::Conflict(_) => StatusCode::CONFLICT,
         }
     }
 
@@ -84,6 +108,11 @@ impl Error {
             Self::TooManyAttempts { .. } => "Too many attempts",
             Self::NotFound => "Not found",
             Self::Unavailable(_) => "Service temporarily unavailable",
+            Self::AlreadyClaimed => "The platform is already claimed",
+            Self::OperatorRequired => "Platform operators only",
+            Self::ElevationRequired => "Elevate your session first",
+            Self::InvalidOperatorToken => "Invalid operator token",
+            Self::Conflict(_) => "Conflict with the current state",
         }
     }
 }
@@ -97,6 +126,12 @@ impl From<crate::sessions::SessionError> for Error {
 impl From<crate::throttle::ThrottleError> for Error {
     fn from(e: crate::throttle::ThrottleError) -> Self {
         Self::Unavailable(e.to_string())
+    }
+}
+
+impl From<crate::audit::AuditError> for Error {
+    fn from(e: crate::audit::AuditError) -> Self {
+        Self::Unavailable(format!("audit: {e}"))
     }
 }
 

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::auth::{PASSWORD, Stack, code};
 
 /// Signs up and verifies `email`, then logs in; returns the session cookie pair.
-async fn logged_in(stack: &Stack, email: &str) -> String {
+pub async fn logged_in(stack: &Stack, email: &str) -> String {
     assert_eq!(
         stack.signup(email, PASSWORD).await.status(),
         StatusCode::ACCEPTED
@@ -19,7 +19,7 @@ async fn logged_in(stack: &Stack, email: &str) -> String {
     login(stack, email).await
 }
 
-async fn login(stack: &Stack, email: &str) -> String {
+pub async fn login(stack: &Stack, email: &str) -> String {
     let response = stack.login(email, PASSWORD).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let set_cookie = response.headers()[header::SET_COOKIE]
@@ -29,7 +29,7 @@ async fn login(stack: &Stack, email: &str) -> String {
     set_cookie.split(';').next().unwrap().to_owned()
 }
 
-async fn get(stack: &Stack, path: &str, cookie: Option<&str>) -> reqwest::Response {
+pub async fn get(stack: &Stack, path: &str, cookie: Option<&str>) -> reqwest::Response {
     let mut request = reqwest::Client::new().get(stack.permesi.url(path));
     if let Some(cookie) = cookie {
         request = request.header(header::COOKIE, cookie);
