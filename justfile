@@ -57,6 +57,14 @@ migrate:
 signup-verify-url:
     bash scripts/run-service.sh permesi signup-verify-url
 
+# Print a one-time operator token (claim the platform, or elevate): local key backend
+operator-token:
+    bash scripts/run-service.sh permesi operator-token
+
+# Check the audit log's chain
+audit-verify:
+    bash scripts/run-service.sh permesi audit verify
+
 # Regenerate docs/openapi/{genesis,permesi}.json
 openapi:
     bash scripts/stack.sh openapi

@@ -122,6 +122,15 @@ pub enum BackendConfig {
     Vault(VaultConfig),
 }
 
+/// Looks up what a presented Vault token may do (operator checks). Only the Vault backend has
+/// one: a local backend has no tokens to inspect.
+#[async_trait::async_trait]
+pub trait TokenPolicies: Send + Sync + std::fmt::Debug {
+    /// The policies (token and identity) of `token`, by a self-lookup made *with* that token,
+    /// so it needs no privilege of ours. An invalid or expired token is [`KeysError::Denied`].
+    async fn policies_of(&self, token: &str) -> Result<Vec<String>, KeysError>;
+}
+
 /// Readiness probe, implemented by each backend.
 #[async_trait::async_trait]
 trait Probe: Send + Sync + std::fmt::Debug {
@@ -136,6 +145,7 @@ pub struct KeyBackend {
     cipher: Arc<dyn Cipher>,
     secrets: Arc<dyn SecretStore>,
     probe: Arc<dyn Probe>,
+    tokens: Option<Arc<dyn TokenPolicies>>,
 }
 
 impl KeyBackend {
@@ -155,6 +165,7 @@ impl KeyBackend {
                     cipher: b.cipher,
                     secrets: b.secrets,
                     probe: b.probe,
+                    tokens: None,
                 })
             }
             #[cfg(feature = "vault")]
@@ -166,6 +177,7 @@ impl KeyBackend {
                     cipher: b.cipher,
                     secrets: b.secrets,
                     probe: b.probe,
+                    tokens: Some(b.tokens),
                 })
             }
         }
@@ -190,6 +202,11 @@ impl KeyBackend {
     /// vault = token valid and transit keys readable (with the expected types).
     pub async fn check(&self) -> Result<(), KeysError> {
         self.probe.check().await
+    }
+
+    /// Vault token lookups (`None` on the local backend).
+    pub fn token_policies(&self) -> Option<Arc<dyn TokenPolicies>> {
+        self.tokens.clone()
     }
 
     /// `"local"` or `"vault"`.

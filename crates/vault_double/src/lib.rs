@@ -50,6 +50,8 @@ pub struct Inner {
     /// When set, every request (login included) hangs.
     pub hang_all: bool,
     pub tokens: HashSet<String>,
+    /// Policies of tokens issued by [`Double::issue_token`] (others report `default, genesis`).
+    pub policies: HashMap<String, Vec<String>>,
     pub token_ttl: u64,
     pub renewable: bool,
     pub logins: u32,
@@ -83,6 +85,7 @@ impl Double {
                 mode: Mode::Normal,
                 hang_all: false,
                 tokens: HashSet::new(),
+                policies: HashMap::new(),
                 token_ttl: 3600,
                 renewable: true,
                 logins: 0,
@@ -95,6 +98,32 @@ impl Double {
             })),
             events: Arc::new(Notify::new()),
         }
+    }
+
+    /// A new valid token holding `policies` (as `vault token create -policy=...` would make).
+    pub fn issue_token(&self, policies: &[&str]) -> String {
+        let token = format!(
+            "hvs.{}",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                random_key()
+            )
+        );
+        self.with(|s| {
+            s.tokens.insert(token.clone());
+            s.policies.insert(
+                token.clone(),
+                policies.iter().map(|p| (*p).to_owned()).collect(),
+            );
+        });
+        token
+    }
+
+    /// Revokes `token` (`vault token revoke`).
+    pub fn revoke_token(&self, token: &str) {
+        self.with(|s| {
+            s.tokens.remove(token);
+        });
     }
 
     pub fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
@@ -286,13 +315,18 @@ fn renew(d: &Double, token: &str) -> Response {
 
 fn lookup_self(d: &Double, token: &str) -> Response {
     d.with(|s| {
+        let policies = s
+            .policies
+            .get(token)
+            .cloned()
+            .unwrap_or_else(|| vec!["default".to_owned(), "genesis".to_owned()]);
         data(json!({
             "accessor": format!("acc-{token}"), "creation_time": 1_767_323_045,
             "creation_ttl": s.token_ttl, "display_name": "approle", "entity_id": "e-genesis",
             "expire_time": "2026-01-02T04:04:05.123456789Z", "explicit_max_ttl": 0,
             "id": token, "identity_policies": null, "issue_time": "2026-01-02T03:04:05.123456789Z",
             "meta": {"role_name": "genesis"}, "num_uses": 0, "orphan": true,
-            "path": "auth/approle/login", "policies": ["default", "genesis"],
+            "path": "auth/approle/login", "policies": policies,
             "renewable": s.renewable, "ttl": s.token_ttl, "type": "service"
         }))
     })

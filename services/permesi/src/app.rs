@@ -20,6 +20,7 @@ use crate::{
     auth,
     config::Settings,
     identity::email::{self, IndexKey},
+    operators::{Authority, Operators},
     sessions::Sessions,
     tenancy::{self, ClientSecretKey, secret::CLIENT_SECRET_KEY_NAME},
     throttle::Throttle,
@@ -30,7 +31,7 @@ use crate::{
 #[derive(Debug)]
 pub struct Permesi;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../db/migrations/permesi");
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../db/migrations/permesi");
 
 #[derive(OpenApi)]
 #[openapi(
@@ -42,6 +43,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../db/migrations/p
     tags(
         (name = "auth", description = "OPAQUE signup and login, email verification"),
         (name = "session", description = "The caller's session and account"),
+        (name = "admin", description = "Platform operators: claim, elevation, users, audit log"),
         (name = "tenancy", description = "Organizations, members, invitations, projects, \
                                          environments, applications and their audit log"),
         (name = "ops", description = "Health, readiness, metrics and this document")
@@ -79,6 +81,8 @@ pub struct AppState {
     pub proxies: Arc<TrustedProxies>,
     /// The tamper-evident record of security events.
     pub audit: AuditLog,
+    /// Platform operators: claim, elevation.
+    pub operators: Operators,
     /// MAC key of application client secrets, from the secret store.
     pub client_secrets: ClientSecretKey,
     /// Console origin that invitation links point at (the email base URL).
@@ -96,6 +100,8 @@ impl AppState {
             ceremonies: &self.ceremonies,
             verification: &self.verification,
             throttle: &self.throttle,
+            audit: &self.audit,
+            sessions: &self.sessions,
         }
     }
 }
@@ -156,6 +162,7 @@ impl AppState {
             pool.clone(),
             cipher.clone(),
             settings.verification_policy()?,
+            audit.clone(),
         );
         let mailer = settings.mailer()?;
         if matches!(mailer, Mailer::Folder(_)) {
@@ -170,17 +177,29 @@ impl AppState {
         if let Err(e) = gate.preload().await {
             tracing::warn!(error = %e, "admission keyset not loaded yet; gated requests get 503 until genesis answers");
         }
-        tokio::spawn(tenancy::run_purge(
-            pool.clone(),
-            settings.tenancy_retention(),
-            std::time::Duration::from_hours(1),
-        ));
+        tenancy::spawn_purge(pool.clone(), settings.tenancy_retention());
         let sessions = Sessions::new(
             pool.clone(),
             dependencies.cache.clone(),
             settings.session_policy()?,
+            audit.clone(),
         );
+        let authority = match keys.token_policies() {
+            Some(lookup) => Authority::Vault {
+                lookup,
+                policy: settings.operator_vault_policy.clone(),
+            },
+            None => Authority::Local,
+        };
+        let operators = Operators::new(
+            pool.clone(),
+            audit.clone(),
+            authority,
+            time::Duration::seconds(i64::from(settings.operator_elevation_secs)),
+        );
+        announce_unclaimed(&operators, &pool, keys.kind()).await;
         Ok(Self {
+            operators,
             throttle: Arc::new(Throttle::new(
                 dependencies.cache.clone(),
                 settings.throttle_policy(),
@@ -228,7 +247,7 @@ impl Service for Permesi {
     }
 
     async fn run(settings: Settings, command: Self::Commands) -> Result<(), StartError> {
-        crate::dev_cli::run(&settings, command)
+        crate::dev_cli::run(&settings, command).await
     }
 
     async fn build(settings: Settings) -> Result<Assembled, StartError> {
@@ -237,10 +256,33 @@ impl Service for Permesi {
             database_max_connections: settings.database_max_connections,
             migrator: &MIGRATOR,
             cache_url: settings.redis_url.as_ref(),
-            keys: settings.keys_config(),
+            keys: settings.keys_config()?,
         })
         .await?;
         assemble(&settings, dependencies).await
+    }
+}
+
+/// While nobody has claimed the platform (local backend), says how to: on a terminal (the dev
+/// stack) a fresh one-time operator token is printed; otherwise only the command to make one,
+/// since a token in a log collector would be a credential at rest.
+async fn announce_unclaimed(operators: &Operators, pool: &sqlx::PgPool, backend: &str) {
+    if backend != "local" || !matches!(operators.claimed().await, Ok(false)) {
+        return;
+    }
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        match crate::operators::issue_local_token(pool, time::OffsetDateTime::now_utc()).await {
+            #[allow(clippy::print_stderr)]
+            Ok(token) => eprintln!(
+                "\npermesi is not claimed yet. One-time operator token (24 h):\n\n    {token}\n\n\
+                 Log in, then POST /v1/admin/claim {{\"token\": \"...\"}} (the console's /admin/claim).\n"
+            ),
+            Err(e) => tracing::warn!(error = %e, "could not make an operator token"),
+        }
+    } else {
+        tracing::info!(
+            "platform not claimed yet: run `permesi operator-token` (just operator-token) for a one-time operator token"
+        );
     }
 }
 

@@ -8,6 +8,7 @@ use server::client_ip::TrustedProxies;
 use server::{
     ListenAddr, Secret,
     cli::ServiceSettings,
+    key_backend::{BackendKind, KeySettings, VaultAuthKind},
     middleware::HttpPolicy,
     settings::{LogFormat, SettingsError, comma_list},
 };
@@ -32,8 +33,37 @@ pub struct Settings {
     /// Valkey/Redis for the session cache, replay protection and rate limits; in-memory when
     /// unset (a single instance only).
     pub redis_url: Option<Secret<String>>,
+    /// `local` (key files in `keys_dir`, the default) or `vault` (Transit and KV v2).
+    pub keys_backend: BackendKind,
     /// Folder of the local key backend.
     pub keys_dir: PathBuf,
+    /// Name of the signing key (a file, or a Transit `ed25519` key).
+    pub keys_signing_key: String,
+    /// Name of the data encryption key (a file, or a Transit `chacha20-poly1305` key).
+    pub keys_encryption_key: String,
+    /// Vault or OpenBao address: `https://vault:8200`, or `unix:///run/vault/agent.sock`.
+    pub vault_addr: String,
+    /// `approle` or `agent`.
+    pub vault_auth: VaultAuthKind,
+    /// Mount of the AppRole auth method.
+    pub vault_approle_mount: String,
+    /// AppRole role id.
+    pub vault_role_id: String,
+    /// AppRole secret id.
+    pub vault_secret_id: Option<Secret<String>>,
+    /// Mount of the Transit engine.
+    pub vault_transit_mount: String,
+    /// Mount of the KV v2 engine (the OPAQUE seed and the index, audit and client-secret keys).
+    pub vault_kv_mount: String,
+    /// Path prefix under the KV mount.
+    pub vault_kv_prefix: String,
+    /// Deadline of each Vault call, in milliseconds.
+    pub vault_timeout_ms: u64,
+    /// With `keys_backend = vault`: the Vault policy an operator token must hold to claim the
+    /// platform or elevate (checked by a token self-lookup).
+    pub operator_vault_policy: String,
+    /// How long an operator's elevation lasts, in seconds.
+    pub operator_elevation_secs: u32,
     /// `auto`, `pretty` or `json`.
     pub log_format: LogFormat,
     /// Largest request body in bytes.
@@ -97,7 +127,21 @@ impl Default for Settings {
             database_url: None,
             database_max_connections: 10,
             redis_url: None,
+            keys_backend: BackendKind::Local,
             keys_dir: PathBuf::from("var/permesi/keys"),
+            keys_signing_key: "permesi-oidc".to_owned(),
+            keys_encryption_key: "permesi-data".to_owned(),
+            vault_addr: String::new(),
+            vault_auth: VaultAuthKind::Approle,
+            vault_approle_mount: "approle".to_owned(),
+            vault_role_id: String::new(),
+            vault_secret_id: None,
+            vault_transit_mount: "transit".to_owned(),
+            vault_kv_mount: "secret".to_owned(),
+            vault_kv_prefix: "permesi/permesi".to_owned(),
+            vault_timeout_ms: 5_000,
+            operator_vault_policy: "permesi-operators".to_owned(),
+            operator_elevation_secs: 900,
             log_format: LogFormat::Auto,
             max_body_bytes: 64 * 1024,
             request_timeout_ms: 10_000,
@@ -137,12 +181,24 @@ impl Settings {
     }
 
     /// The key backend: local files for permesi's token signing and data encryption keys.
-    pub fn keys_config(&self) -> keys::BackendConfig {
-        keys::BackendConfig::Local(keys::LocalConfig {
-            dir: self.keys_dir.clone(),
-            signing_key: "permesi-oidc".to_owned(),
-            encryption_key: "permesi-data".to_owned(),
-        })
+    pub fn keys_config(&self) -> Result<keys::BackendConfig, SettingsError> {
+        KeySettings {
+            prefix: "PERMESI",
+            backend: self.keys_backend,
+            dir: &self.keys_dir,
+            signing_key: &self.keys_signing_key,
+            encryption_key: &self.keys_encryption_key,
+            vault_addr: &self.vault_addr,
+            vault_auth: self.vault_auth,
+            vault_approle_mount: &self.vault_approle_mount,
+            vault_role_id: &self.vault_role_id,
+            vault_secret_id: self.vault_secret_id.as_ref(),
+            vault_transit_mount: &self.vault_transit_mount,
+            vault_kv_mount: &self.vault_kv_mount,
+            vault_kv_prefix: &self.vault_kv_prefix,
+            vault_timeout_ms: self.vault_timeout_ms,
+        }
+        .to_config()
     }
 }
 
@@ -271,6 +327,7 @@ impl ServiceSettings for Settings {
             self.request_timeout_ms,
         )?;
         self.verification_policy()?;
+        self.keys_config()?;
         self.session_policy()?;
         self.trusted_proxies()?;
         self.mailer()?;

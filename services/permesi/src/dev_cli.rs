@@ -1,34 +1,126 @@
-//! `permesi signup-verify-url`: the newest verification link in the development mail folder,
-//! so a developer can finish a signup without a mail server (`just signup-verify-url`).
+//! permesi's own subcommands: development helpers and operator tools.
+//!
+//! - `permesi signup-verify-url`: the newest verification link in the development mail folder
+//!   (`just signup-verify-url`).
+//! - `permesi operator-token`: a one-time operator token for claiming the platform or
+//!   elevating (local key backend; `just operator-token`).
+//! - `permesi audit verify`: checks the audit log's chain and prints its head.
 
 #![allow(clippy::print_stdout)]
 
 use clap::Subcommand;
 use server::cli::StartError;
 
-use crate::config::Settings;
+use crate::{
+    audit::{AUDIT_KEY_NAME, AuditLog, ChainKey},
+    config::Settings,
+};
 
 /// permesi's own subcommands.
 #[derive(Debug, Clone, Copy, Subcommand)]
 pub enum DevCommand {
     /// Print the newest email-verification link written to `email_mail_dir`.
     SignupVerifyUrl,
+    /// Print a one-time operator token (valid 24 h) for `POST /v1/admin/claim` or
+    /// `/v1/admin/elevate` (local key backend only).
+    OperatorToken,
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `permesi audit ...`.
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the chain: exit 0 and print the head when intact, exit 2 naming the first
+    /// broken entry otherwise.
+    Verify,
+}
+
+fn failure(message: String) -> StartError {
+    StartError::Io(std::io::Error::other(message))
+}
+
+async fn pool(settings: &Settings) -> Result<sqlx::PgPool, StartError> {
+    let url = settings
+        .database_url
+        .as_ref()
+        .ok_or_else(|| failure("PERMESI_DATABASE_URL is required".into()))?;
+    sqlx::PgPool::connect(url.expose())
+        .await
+        .map_err(|e| failure(format!("database: {e}")))
 }
 
 /// Runs a subcommand.
-pub fn run(settings: &Settings, command: DevCommand) -> Result<(), StartError> {
+pub async fn run(settings: &Settings, command: DevCommand) -> Result<(), StartError> {
     match command {
         DevCommand::SignupVerifyUrl => {
             match crate::verification::latest_link(&settings.email_mail_dir)? {
                 Some(link) => println!("{link}"),
                 None => {
-                    return Err(StartError::Io(std::io::Error::other(format!(
+                    return Err(failure(format!(
                         "no verification mail in {} yet",
                         settings.email_mail_dir.display()
-                    ))));
+                    )));
                 }
             }
             Ok(())
+        }
+        DevCommand::OperatorToken => {
+            if !matches!(
+                settings.keys_backend,
+                server::key_backend::BackendKind::Local
+            ) {
+                return Err(failure(format!(
+                    "with keys_backend = vault, operators present a Vault token holding the \
+                     {:?} policy",
+                    settings.operator_vault_policy
+                )));
+            }
+            let pool = pool(settings).await?;
+            crate::app::MIGRATOR
+                .run(&pool)
+                .await
+                .map_err(|e| failure(format!("migrations: {e}")))?;
+            let token = crate::operators::issue_local_token(&pool, time::OffsetDateTime::now_utc())
+                .await
+                .map_err(|e| failure(e.to_string()))?;
+            println!("{token}");
+            Ok(())
+        }
+        DevCommand::Audit(AuditCommand::Verify) => {
+            let backend = keys::KeyBackend::open(settings.keys_config()?)
+                .await
+                .map_err(|e| failure(format!("keys: {e}")))?;
+            let key = backend
+                .secrets()
+                .get(AUDIT_KEY_NAME)
+                .await
+                .map_err(|e| failure(format!("keys: {e}")))?
+                .and_then(|k| <[u8; 32]>::try_from(k).ok())
+                .ok_or_else(|| failure(format!("no {AUDIT_KEY_NAME} in the key backend")))?;
+            let pool = pool(settings).await?;
+            match AuditLog::new(ChainKey::new(key))
+                .verify(&pool)
+                .await
+                .map_err(|e| failure(e.to_string()))?
+            {
+                Ok(report) => {
+                    match report.head {
+                        Some((seq, mac)) => println!(
+                            "audit log intact: {} entries; head {seq} {}",
+                            report.entries,
+                            server::to_hex(&mac)
+                        ),
+                        None => println!("audit log intact: empty"),
+                    }
+                    Ok(())
+                }
+                Err(broken) => Err(failure(format!(
+                    "audit log broken at entry {}: {}",
+                    broken.seq, broken.reason
+                ))),
+            }
         }
     }
 }

@@ -43,13 +43,24 @@ pub enum Error {
     /// A dependency failed; details go to the log, never to the client.
     #[error("dependency unavailable: {0}")]
     Unavailable(String),
+    /// The platform already has an operator.
+    #[error("already claimed")]
+    AlreadyClaimed,
+    /// Only platform operators may do this.
+    #[error("operator required")]
+    OperatorRequired,
+    /// The operator's session must be elevated first.
+    #[error("elevation required")]
+    ElevationRequired,
+    /// Not a valid operator token.
+    #[error("invalid operator token")]
+    InvalidOperatorToken,
+    /// The request conflicts with the current state; the code says how.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
     /// A member of the organization without the role the action needs.
     #[error("forbidden")]
     Forbidden,
-    /// The request contradicts the current state; the code says which rule
-    /// (`slug_taken`, `production_first`, `last_owner`, ...).
-    #[error("conflict: {0}")]
-    Conflict(&'static str),
     /// A well-formed request with an unacceptable value; the code names it
     /// (`invalid_slug`, `invalid_redirect_uri`, ...).
     #[error("invalid: {0}")]
@@ -69,8 +80,12 @@ impl Error {
             Self::TooManyAttempts { .. } => "too_many_attempts",
             Self::NotFound => "not_found",
             Self::Unavailable(_) => "unavailable",
-            Self::Forbidden => "forbidden",
+            Self::AlreadyClaimed => "already_claimed",
+            Self::OperatorRequired => "operator_required",
+            Self::ElevationRequired => "elevation_required",
+            Self::InvalidOperatorToken => "operator_token_invalid",
             Self::Conflict(code) | Self::Invalid(code) => code,
+            Self::Forbidden => "forbidden",
         }
     }
 
@@ -83,8 +98,11 @@ impl Error {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::OperatorRequired | Self::ElevationRequired | Self::InvalidOperatorToken => {
+                StatusCode::FORBIDDEN
+            }
+            Self::AlreadyClaimed | Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
@@ -100,8 +118,12 @@ impl Error {
             Self::TooManyAttempts { .. } => "Too many attempts",
             Self::NotFound => "Not found",
             Self::Unavailable(_) => "Service temporarily unavailable",
-            Self::Forbidden => "Forbidden",
+            Self::AlreadyClaimed => "The platform is already claimed",
+            Self::OperatorRequired => "Platform operators only",
+            Self::ElevationRequired => "Elevate your session first",
+            Self::InvalidOperatorToken => "Invalid operator token",
             Self::Conflict(_) => "Conflict with the current state",
+            Self::Forbidden => "Forbidden",
             Self::Invalid(_) => "Invalid value",
         }
     }

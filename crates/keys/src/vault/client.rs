@@ -433,6 +433,21 @@ impl VaultClient {
     }
 }
 
+#[async_trait::async_trait]
+impl crate::TokenPolicies for VaultClient {
+    async fn policies_of(&self, token: &str) -> Result<Vec<String>, KeysError> {
+        const WHAT: &str = "auth/token/lookup-self";
+        let api = self.api_with_token(token);
+        // The shared transport carries the backend's timeout.
+        let info = vaultrs::token::lookup_self(&api)
+            .await
+            .map_err(|e| map_err(e, WHAT))?;
+        let mut policies = info.policies;
+        policies.extend(info.identity_policies.unwrap_or_default());
+        Ok(policies)
+    }
+}
+
 fn renew_wait(lease: Lease) -> Option<Duration> {
     (!lease.duration.is_zero()).then(|| (lease.duration * 2 / 3).max(MIN_RENEW_WAIT))
 }

@@ -379,6 +379,7 @@ pub(crate) struct VaultBackend {
     pub(crate) cipher: Arc<dyn Cipher>,
     pub(crate) secrets: Arc<dyn SecretStore>,
     pub(crate) probe: Arc<dyn Probe>,
+    pub(crate) tokens: Arc<dyn crate::TokenPolicies>,
 }
 
 impl VaultBackend {
@@ -398,6 +399,7 @@ impl VaultBackend {
         Ok(Self {
             signer: Arc::clone(&transit) as Arc<dyn Signer>,
             cipher: Arc::clone(&transit) as Arc<dyn Cipher>,
+            tokens: Arc::clone(&client) as Arc<dyn crate::TokenPolicies>,
             secrets: Arc::new(Kv {
                 client,
                 mount: kv_mount,

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use crate::{
     app::AppState,
+    audit::{Action, Context},
     auth,
     error::Error,
     identity::email::{BlindIndex, Email},
@@ -140,6 +141,7 @@ pub async fn signup_start(
     ))]
 pub async fn signup_finish(
     State(state): State<AppState>,
+    context: Context,
     Json(body): Json<SignupFinish>,
 ) -> Result<impl IntoResponse, Error> {
     auth::signup_finish(
@@ -147,6 +149,7 @@ pub async fn signup_finish(
         &body.signup_id,
         &body.email,
         &body.upload,
+        &context,
         OffsetDateTime::now_utc(),
     )
     .await?;
@@ -166,10 +169,11 @@ pub async fn signup_finish(
 pub async fn login_start(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    context: Context,
     Json(body): Json<LoginStart>,
 ) -> Result<Json<LoginStarted>, Error> {
     let (login_id, response) =
-        auth::login_start(state.auth_parts(), ip, &body.email, &body.request).await?;
+        auth::login_start(state.auth_parts(), ip, &body.email, &body.request, &context).await?;
     Ok(Json(LoginStarted { login_id, response }))
 }
 
@@ -184,23 +188,33 @@ pub async fn login_start(
 pub async fn login_finish(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    context: Context,
     headers: HeaderMap,
     Json(body): Json<LoginFinish>,
 ) -> Result<Response, Error> {
-    let user =
-        auth::login_finish(state.auth_parts(), ip, &body.login_id, &body.finalization).await?;
+    let user = auth::login_finish(
+        state.auth_parts(),
+        ip,
+        &body.login_id,
+        &body.finalization,
+        &context,
+    )
+    .await?;
     let now = OffsetDateTime::now_utc();
     let policy = state.sessions.policy();
     // A new session id at every login: a session cookie planted before login is worthless.
     if let Some(previous) = sessions::cookie_from_headers(&headers, policy.cookie_name()) {
-        state.sessions.revoke_presented(&previous, now).await?;
+        state
+            .sessions
+            .revoke_presented(&previous, Action::SessionRevoked, &context, now)
+            .await?;
     }
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
     let (_, cookie) = state
         .sessions
-        .create(user, &[AuthMethod::Pwd], user_agent, Some(ip), now)
+        .create(user, &[AuthMethod::Pwd], user_agent, &context, now)
         .await?;
     let set_cookie = HeaderValue::from_str(&sessions::set_cookie(&cookie, policy))
         .map_err(|_| Error::Unavailable("cookie header".into()))?;
@@ -224,11 +238,12 @@ pub async fn login_finish(
     ))]
 pub async fn verify_email(
     State(state): State<AppState>,
+    context: Context,
     Json(body): Json<VerifyEmail>,
 ) -> Result<StatusCode, Error> {
     match state
         .verification
-        .verify(&body.token, OffsetDateTime::now_utc())
+        .verify(&body.token, &context, OffsetDateTime::now_utc())
         .await
     {
         Ok(_) => Ok(StatusCode::NO_CONTENT),
@@ -245,6 +260,7 @@ pub async fn verify_email(
     responses((status = 202, body = CheckEmail)))]
 pub async fn resend_verification(
     State(state): State<AppState>,
+    context: Context,
     Json(body): Json<ResendVerification>,
 ) -> Result<impl IntoResponse, Error> {
     if let Ok(address) = Email::parse(&body.email) {
@@ -252,7 +268,7 @@ pub async fn resend_verification(
         if let Some((user, false)) = users::email_of_index(&state.pool, &index).await? {
             match state
                 .verification
-                .resend(user, &address, OffsetDateTime::now_utc())
+                .resend(user, &address, &context, OffsetDateTime::now_utc())
                 .await
             {
                 // Every outcome answers the same, so none can be told apart.

@@ -1,5 +1,6 @@
 //! permesi HTTP handlers, by area. Thin: decode, call the domain, encode.
 
+mod admin;
 mod auth;
 mod context;
 mod session;
@@ -69,6 +70,14 @@ fn tenancy_routes() -> OpenApiRouter<AppState> {
 
 fn session_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(admin::status))
+        .routes(routes!(admin::claim))
+        .routes(routes!(admin::elevate))
+        .routes(routes!(admin::users))
+        .routes(routes!(admin::disable))
+        .routes(routes!(admin::enable))
+        .routes(routes!(admin::end_sessions))
+        .routes(routes!(admin::audit))
         .routes(routes!(session::current))
         .routes(routes!(session::logout))
         .routes(routes!(session::get_me))

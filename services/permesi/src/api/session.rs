@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::{
     app::AppState,
+    audit::{Action, Context},
     error::Error,
     identity::email,
     sessions::{self, Session, SessionId},
@@ -151,12 +152,21 @@ pub async fn current(
 /// Ends the presented session (if any) and clears the cookie. Always `204`.
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "session",
     responses((status = 204, description = "Logged out; the cookie is cleared")))]
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Error> {
+pub async fn logout(
+    State(state): State<AppState>,
+    context: Context,
+    headers: HeaderMap,
+) -> Result<Response, Error> {
     let policy = state.sessions.policy();
     if let Some(presented) = sessions::cookie_from_headers(&headers, policy.cookie_name()) {
         state
             .sessions
-            .revoke_presented(&presented, OffsetDateTime::now_utc())
+            .revoke_presented(
+                &presented,
+                Action::Logout,
+                &context,
+                OffsetDateTime::now_utc(),
+            )
             .await?;
     }
     let clear = HeaderValue::from_str(&sessions::clear_cookie(policy))
@@ -220,6 +230,7 @@ pub async fn list(
 pub async fn revoke(
     State(state): State<AppState>,
     CurrentSession(session): CurrentSession,
+    context: Context,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, Error> {
     let revoked = state
@@ -227,6 +238,7 @@ pub async fn revoke(
         .revoke(
             SessionId::from_uuid(id),
             session.user_id,
+            &context,
             OffsetDateTime::now_utc(),
         )
         .await?;
@@ -300,19 +312,18 @@ pub async fn password_start(
 pub async fn password_finish(
     State(state): State<AppState>,
     CurrentSession(session): CurrentSession,
+    context: Context,
     Json(body): Json<PasswordFinish>,
 ) -> Result<StatusCode, Error> {
-    crate::auth::password_finish(
+    let ended = crate::auth::password_finish(
         state.auth_parts(),
         session.user_id,
+        session.id,
         &body.change_id,
         &body.upload,
+        &context,
     )
     .await?;
-    let ended = state
-        .sessions
-        .revoke_all_except(session.user_id, Some(session.id), OffsetDateTime::now_utc())
-        .await?;
     tracing::info!(ended, "password changed; other sessions ended");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -17,8 +17,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
+    audit::{Action, Actor, AuditLog, Context, Outcome, Record},
     error::Error,
     identity::email::{self, BlindIndex, Email, IndexKey},
+    sessions::{SessionId, Sessions},
     store::users,
     throttle::Throttle,
     verification::EmailVerification,
@@ -44,6 +46,10 @@ pub struct Parts<'a> {
     pub verification: &'a EmailVerification,
     /// Delays after failed logins.
     pub throttle: &'a Throttle,
+    /// Records every outcome.
+    pub audit: &'a AuditLog,
+    /// Ended at a password change.
+    pub sessions: &'a Sessions,
 }
 
 fn new_handle() -> String {
@@ -75,13 +81,15 @@ pub async fn signup_start(
     Ok((handle, response))
 }
 
-/// Signup, second message: store the registration record and send the verification link.
-/// An address that already has an account gets the same answer and nothing is changed.
+/// Signup, second message: store the registration record, queue the verification link and
+/// audit it, in one transaction. An address that already has an account gets the same answer
+/// and nothing is changed (audited as a failed signup).
 pub async fn signup_finish(
     parts: Parts<'_>,
     handle: &str,
     address: &str,
     upload: &str,
+    context: &Context,
     now: OffsetDateTime,
 ) -> Result<(), Error> {
     let started = parts
@@ -101,12 +109,23 @@ pub async fn signup_finish(
     let record = op::registration_finish(upload).map_err(opaque_error)?;
     let id = Uuid::now_v7();
     let sealed = email::seal(parts.cipher, id, &address).await?;
-    if users::create(parts.pool, id, &index, &sealed, record.as_bytes()).await? {
+    let mut tx = parts.pool.begin().await?;
+    let created = users::create(&mut *tx, id, &index, &sealed, record.as_bytes()).await?;
+    let entry = if created {
         parts
             .verification
-            .issue(id, &address, now)
+            .issue_in(&mut tx, id, &address, now)
             .await
             .map_err(|e| Error::Unavailable(format!("verification: {e}")))?;
+        Record::new(context, Actor::User(id), Action::Signup, Outcome::Success).target("user", id)
+    } else {
+        Record::new(context, Actor::Anonymous, Action::Signup, Outcome::Failure)
+            .detail("reason", "address_taken")
+    };
+    parts.audit.append(&mut tx, &entry, now).await?;
+    tx.commit().await?;
+    if created {
+        parts.verification.wake();
     }
     Ok(())
 }
@@ -118,14 +137,15 @@ pub async fn login_start(
     ip: IpAddr,
     address: &str,
     request: &str,
+    context: &Context,
 ) -> Result<(String, String), Error> {
     let address = Email::parse(address).map_err(|_| Error::InvalidEmail)?;
     let index = BlindIndex::of(parts.index_key, &address);
-    if let Err(delayed) = parts
-        .throttle
-        .check(ip, &index, OffsetDateTime::now_utc())
-        .await?
-    {
+    let now = OffsetDateTime::now_utc();
+    if let Err(delayed) = parts.throttle.check(ip, &index, now).await? {
+        let entry = Record::new(context, Actor::Anonymous, Action::Login, Outcome::Denied)
+            .detail("reason", "throttled");
+        parts.audit.append_alone(parts.pool, &entry, now).await?;
         return Err(Error::TooManyAttempts {
             retry_after_secs: delayed.retry_after_secs,
         });
@@ -153,17 +173,30 @@ pub async fn login_start(
 
 /// Login, second message: the user id when the password was right and the account usable.
 /// A failure counts towards `ip`'s delays; a success clears them for this account.
+/// The caller audits a success with the session it creates; every failure is audited here.
 pub async fn login_finish(
     parts: Parts<'_>,
     ip: IpAddr,
     handle: &str,
     finalization: &str,
+    context: &Context,
 ) -> Result<Uuid, Error> {
-    let stored = parts
-        .ceremonies
-        .take(&format!("login:{handle}"))
-        .await?
-        .ok_or(Error::AuthenticationFailed)?;
+    let failed = |user: Uuid, reason: &'static str| {
+        let mut entry = Record::new(context, Actor::Anonymous, Action::Login, Outcome::Failure)
+            .detail("reason", reason);
+        if !user.is_nil() {
+            entry = entry.target("user", user);
+        }
+        entry
+    };
+    let Some(stored) = parts.ceremonies.take(&format!("login:{handle}")).await? else {
+        let entry = failed(Uuid::nil(), "ceremony_expired");
+        parts
+            .audit
+            .append_alone(parts.pool, &entry, OffsetDateTime::now_utc())
+            .await?;
+        return Err(Error::AuthenticationFailed);
+    };
     let split = stored
         .len()
         .checked_sub(16 + 32)
@@ -182,9 +215,16 @@ pub async fn login_finish(
             Ok(user)
         }
         other => {
+            let now = OffsetDateTime::now_utc();
+            parts.throttle.failed(ip, &index, now).await?;
+            let reason = if matches!(other, Err(opaque::Error::Malformed)) {
+                "malformed"
+            } else {
+                "authentication_failed"
+            };
             parts
-                .throttle
-                .failed(ip, &index, OffsetDateTime::now_utc())
+                .audit
+                .append_alone(parts.pool, &failed(user, reason), now)
                 .await?;
             Err(match other {
                 Err(opaque::Error::Malformed) => Error::Malformed,
@@ -212,14 +252,16 @@ pub async fn password_start(
     Ok((handle, response))
 }
 
-/// Password change, second message: the new record replaces the old one. The caller ends the
-/// user's other sessions.
+/// Password change, second message: the new record replaces the old one and every session
+/// of the user but `keep` ends, audited, in one transaction. Returns how many ended.
 pub async fn password_finish(
     parts: Parts<'_>,
     user: Uuid,
+    keep: SessionId,
     handle: &str,
     upload: &str,
-) -> Result<(), Error> {
+    context: &Context,
+) -> Result<u64, Error> {
     let started = parts
         .ceremonies
         .take(&format!("password:{handle}"))
@@ -229,9 +271,24 @@ pub async fn password_finish(
         return Err(Error::CeremonyExpired);
     }
     let record = op::registration_finish(upload).map_err(opaque_error)?;
-    if users::set_record(parts.pool, user, record.as_bytes()).await? {
-        Ok(())
-    } else {
-        Err(Error::Unauthenticated)
+    let now = OffsetDateTime::now_utc();
+    let mut tx = parts.pool.begin().await?;
+    if !users::set_record(&mut *tx, user, record.as_bytes()).await? {
+        return Err(Error::Unauthenticated);
     }
+    let ended = parts
+        .sessions
+        .revoke_all_except(&mut tx, user, Some(keep), now)
+        .await?;
+    let entry = Record::new(
+        context,
+        Actor::User(user),
+        Action::PasswordChanged,
+        Outcome::Success,
+    )
+    .target("user", user)
+    .detail("sessions_ended", ended.len());
+    parts.audit.append(&mut tx, &entry, now).await?;
+    tx.commit().await?;
+    Ok(parts.sessions.forget(ended, now).await)
 }

@@ -11,7 +11,9 @@
 //!   recorded use, so a session may lapse up to that interval earlier than `idle` after its
 //!   last request.
 //! - [`Sessions::revoke`], [`Sessions::revoke_presented`], [`Sessions::revoke_all_except`]
-//!   (password change) and [`Sessions::list`] (active sessions, no secrets).
+//!   (password change, operators; in the caller's transaction) and [`Sessions::list`] (active
+//!   sessions, no secrets). Logins and revocations are audited in the transaction that makes
+//!   them.
 //!
 //! Expiry is exact and in one place ([`Session::is_active`]): a session is active while
 //! `now < idle_expires_at` and `now < absolute_expires_at`; at the boundary it is refused.
@@ -37,6 +39,8 @@ mod tests;
 use std::net::IpAddr;
 
 use server::backends::Cache;
+
+use crate::audit::{Action, Actor, AuditLog, Context, Outcome, Record};
 use sqlx::PgPool;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -132,6 +136,9 @@ pub enum SessionError {
     /// PostgreSQL failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The audit entry could not be written (nothing was changed).
+    #[error("audit: {0}")]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 impl SessionError {
@@ -143,6 +150,7 @@ impl SessionError {
             Self::UnknownUser => "unknown_user",
             Self::CorruptData => "corrupt_data",
             Self::Database(_) => "database",
+            Self::Audit(_) => "audit",
         }
     }
 }
@@ -261,12 +269,32 @@ pub struct SessionInfo {
     pub auth_methods: Vec<AuthMethod>,
 }
 
-/// Creates, checks, lists and revokes sessions. Cheap to clone.
+/// Sessions revoked in a transaction, to drop from the cache once it commits
+/// ([`Sessions::forget`]).
+#[must_use = "pass to Sessions::forget after the transaction commits"]
+#[derive(Debug)]
+pub struct Revocations(Vec<store::Revoked>);
+
+impl Revocations {
+    /// How many sessions were revoked.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether none was.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Creates, checks, lists and revokes sessions, auditing each login and revocation in the
+/// transaction that makes it. Cheap to clone.
 #[derive(Clone)]
 pub struct Sessions {
     pool: PgPool,
     cache: Option<Cache>,
     policy: SessionPolicy,
+    audit: AuditLog,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -280,11 +308,12 @@ impl std::fmt::Debug for Sessions {
 
 impl Sessions {
     /// A service over `pool`, caching in `cache` when one is configured.
-    pub fn new(pool: PgPool, cache: Option<Cache>, policy: SessionPolicy) -> Self {
+    pub fn new(pool: PgPool, cache: Option<Cache>, policy: SessionPolicy, audit: AuditLog) -> Self {
         Self {
             pool,
             cache,
             policy,
+            audit,
         }
     }
 
@@ -293,16 +322,17 @@ impl Sessions {
         &self.policy
     }
 
-    /// Starts a session for `user_id` (an active account) at login: always a new id and a new
-    /// secret, never a reused one. `user_agent` is cut to [`MAX_USER_AGENT_CHARS`] with control
-    /// characters dropped. Returns the session and the cookie value, which exists nowhere
-    /// else: send it with [`set_cookie`].
+    /// Starts a session for `user_id` (an active account) at login, and records the login in
+    /// the audit log in the same transaction: always a new id and a new secret, never a reused
+    /// one. `user_agent` is cut to [`MAX_USER_AGENT_CHARS`] with control characters dropped.
+    /// Returns the session and the cookie value, which exists nowhere else: send it with
+    /// [`set_cookie`].
     pub async fn create(
         &self,
         user_id: Uuid,
         methods: &[AuthMethod],
         user_agent: Option<&str>,
-        client_ip: Option<IpAddr>,
+        context: &Context,
         now: OffsetDateTime,
     ) -> Result<(Session, CookieValue), SessionError> {
         let mut auth_methods = methods.to_vec();
@@ -329,21 +359,33 @@ impl Sessions {
             auth_methods,
         };
         let user_agent = user_agent.map(clean_user_agent).filter(|ua| !ua.is_empty());
+        let mut tx = self.pool.begin().await?;
         let inserted = store::insert(
-            &self.pool,
+            &mut *tx,
             &session,
             &value.hash(),
             user_agent.as_deref(),
-            client_ip,
+            context.client_ip,
         )
         .await?;
         if !inserted {
             return Err(SessionError::UnknownUser);
         }
         // Read back through the store so the returned times have the database's precision.
-        let session = store::find_by_id(&self.pool, session.id)
+        let session = store::find_by_id(&mut *tx, session.id)
             .await?
             .ok_or(SessionError::CorruptData)?;
+        let methods: Vec<&str> = session.auth_methods.iter().map(|m| m.as_str()).collect();
+        let record = Record::new(
+            context,
+            Actor::User(user_id),
+            Action::Login,
+            Outcome::Success,
+        )
+        .target("session", session.id.0)
+        .detail("amr", methods);
+        self.audit.append(&mut tx, &record, now).await?;
+        tx.commit().await?;
         Ok((session, value))
     }
 
@@ -417,41 +459,73 @@ impl Sessions {
         Ok(Some(session))
     }
 
-    /// Revokes one of `user_id`'s active sessions; `false` when `session_id` is not an active
-    /// session of that user (another user's session is never touched).
+    /// Revokes one of `user_id`'s active sessions (audited as `session.revoked` by that user);
+    /// `false` when `session_id` is not an active session of that user (another user's
+    /// session is never touched).
     pub async fn revoke(
         &self,
         session_id: SessionId,
         user_id: Uuid,
+        context: &Context,
         now: OffsetDateTime,
     ) -> Result<bool, SessionError> {
-        let revoked = store::revoke(&self.pool, session_id, user_id, now).await?;
+        let mut tx = self.pool.begin().await?;
+        let revoked = store::revoke(&mut *tx, session_id, user_id, now).await?;
+        if !revoked.is_empty() {
+            let record = Record::new(
+                context,
+                Actor::User(user_id),
+                Action::SessionRevoked,
+                Outcome::Success,
+            )
+            .target("session", session_id.0);
+            self.audit.append(&mut tx, &record, now).await?;
+        }
+        tx.commit().await?;
         self.invalidate(&revoked, now).await;
         Ok(!revoked.is_empty())
     }
 
-    /// Revokes the session of a presented cookie (logout); `false` when it was not active.
+    /// Revokes the session of a presented cookie, audited as `action` by its user (`auth.logout`,
+    /// or `session.revoked` when a login replaces it); `false` when it was not active.
     pub async fn revoke_presented(
         &self,
         presented: &CookieValue,
+        action: Action,
+        context: &Context,
         now: OffsetDateTime,
     ) -> Result<bool, SessionError> {
-        let revoked = store::revoke_by_hash(&self.pool, &presented.hash(), now).await?;
+        let mut tx = self.pool.begin().await?;
+        let revoked = store::revoke_by_hash(&mut *tx, &presented.hash(), now).await?;
+        for r in &revoked {
+            let record = Record::new(context, Actor::User(r.user_id), action, Outcome::Success)
+                .target("session", r.id);
+            self.audit.append(&mut tx, &record, now).await?;
+        }
+        tx.commit().await?;
         self.invalidate(&revoked, now).await;
         Ok(!revoked.is_empty())
     }
 
-    /// Revokes every active session of `user_id` but `keep` (password change keeps the
-    /// current one); returns how many were revoked.
+    /// Revokes every active session of `user_id` but `keep` on `conn`, the caller's
+    /// transaction (password change, an operator ending a user's sessions), which also writes
+    /// the audit entry. After it commits, pass the result to [`Sessions::forget`].
     pub async fn revoke_all_except(
         &self,
+        conn: &mut sqlx::PgConnection,
         user_id: Uuid,
         keep: Option<SessionId>,
         now: OffsetDateTime,
-    ) -> Result<u64, SessionError> {
-        let revoked = store::revoke_all_except(&self.pool, user_id, keep, now).await?;
-        self.invalidate(&revoked, now).await;
-        Ok(u64::try_from(revoked.len()).unwrap_or(u64::MAX))
+    ) -> Result<Revocations, SessionError> {
+        Ok(Revocations(
+            store::revoke_all_except(conn, user_id, keep, now).await?,
+        ))
+    }
+
+    /// Drops committed revocations from the cache; returns how many sessions they ended.
+    pub async fn forget(&self, revocations: Revocations, now: OffsetDateTime) -> u64 {
+        self.invalidate(&revocations.0, now).await;
+        u64::try_from(revocations.0.len()).unwrap_or(u64::MAX)
     }
 
     /// `user_id`'s active sessions at `now`, most recently used first.

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use sqlx::{PgPool, Row, postgres::PgRow};
+use sqlx::{PgExecutor, Row, postgres::PgRow};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -13,8 +13,10 @@ const SESSION_COLUMNS: &str = "s.id, s.user_id, s.created_at, s.last_seen_at, s.
      s.auth_methods";
 
 /// A session that was just revoked: what the cache needs to forget it.
-pub(super) struct Revoked {
+#[derive(Debug)]
+pub(crate) struct Revoked {
     pub id: Uuid,
+    pub user_id: Uuid,
     pub hash: [u8; 32],
     pub absolute_expires_at: OffsetDateTime,
 }
@@ -45,6 +47,7 @@ fn revoked(rows: &[PgRow]) -> Result<Vec<Revoked>, SessionError> {
             let hash: Vec<u8> = r.try_get("token_hash")?;
             Ok(Revoked {
                 id: r.try_get("id")?,
+                user_id: r.try_get("user_id")?,
                 hash: hash.try_into().map_err(|_| SessionError::CorruptData)?,
                 absolute_expires_at: r.try_get("absolute_expires_at")?,
             })
@@ -54,7 +57,7 @@ fn revoked(rows: &[PgRow]) -> Result<Vec<Revoked>, SessionError> {
 
 /// Inserts the session if its user exists and is active; `false` otherwise.
 pub(super) async fn insert(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     session: &Session,
     hash: &[u8; 32],
     user_agent: Option<&str>,
@@ -77,21 +80,21 @@ pub(super) async fn insert(
     .bind(user_agent)
     .bind(client_ip.map(|ip| ip.to_string()))
     .bind(&methods)
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
 /// A session by id, whatever its state.
 pub(super) async fn find_by_id(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     id: SessionId,
 ) -> Result<Option<Session>, SessionError> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.id = $1"
     )))
     .bind(id.0)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?;
     row.as_ref().map(session).transpose()
 }
@@ -99,7 +102,7 @@ pub(super) async fn find_by_id(
 /// The unrevoked session with this hash whose account is active (expiry is checked by the
 /// caller, in one place).
 pub(super) async fn find_by_hash(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     hash: &[u8; 32],
 ) -> Result<Option<Session>, SessionError> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -107,7 +110,7 @@ pub(super) async fn find_by_hash(
          WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND u.status = 'active'"
     )))
     .bind(hash.as_slice())
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?;
     row.as_ref().map(session).transpose()
 }
@@ -116,7 +119,7 @@ pub(super) async fn find_by_hash(
 /// session is still unrevoked, unexpired at `now`, and its account active. Never moves
 /// either time backwards (two replicas may slide at once).
 pub(super) async fn slide(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     id: SessionId,
     now: OffsetDateTime,
     idle_expires_at: OffsetDateTime,
@@ -132,7 +135,7 @@ pub(super) async fn slide(
     .bind(id.0)
     .bind(now)
     .bind(idle_expires_at)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?;
     row.as_ref().map(session).transpose()
 }
@@ -141,43 +144,43 @@ const ACTIVE: &str = "revoked_at IS NULL AND idle_expires_at > $2 AND absolute_e
 
 /// Revokes one active session of `user`.
 pub(super) async fn revoke(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     id: SessionId,
     user: Uuid,
     now: OffsetDateTime,
 ) -> Result<Vec<Revoked>, SessionError> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND user_id = $3 AND {ACTIVE} \
-         RETURNING id, token_hash, absolute_expires_at"
+         RETURNING id, user_id, token_hash, absolute_expires_at"
     )))
     .bind(id.0)
     .bind(now)
     .bind(user)
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
     revoked(&rows)
 }
 
 /// Revokes the active session with this hash.
 pub(super) async fn revoke_by_hash(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     hash: &[u8; 32],
     now: OffsetDateTime,
 ) -> Result<Vec<Revoked>, SessionError> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE sessions SET revoked_at = $2 WHERE token_hash = $1 AND {ACTIVE} \
-         RETURNING id, token_hash, absolute_expires_at"
+         RETURNING id, user_id, token_hash, absolute_expires_at"
     )))
     .bind(hash.as_slice())
     .bind(now)
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
     revoked(&rows)
 }
 
 /// Revokes every active session of `user` but `keep`.
 pub(super) async fn revoke_all_except(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     user: Uuid,
     keep: Option<SessionId>,
     now: OffsetDateTime,
@@ -185,19 +188,19 @@ pub(super) async fn revoke_all_except(
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE sessions SET revoked_at = $2 \
          WHERE user_id = $1 AND ($3::uuid IS NULL OR id <> $3) AND {ACTIVE} \
-         RETURNING id, token_hash, absolute_expires_at"
+         RETURNING id, user_id, token_hash, absolute_expires_at"
     )))
     .bind(user)
     .bind(now)
     .bind(keep.map(|k| k.0))
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
     revoked(&rows)
 }
 
 /// `user`'s active sessions, most recently used first.
 pub(super) async fn list(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     user: Uuid,
     now: OffsetDateTime,
 ) -> Result<Vec<SessionInfo>, SessionError> {
@@ -209,7 +212,7 @@ pub(super) async fn list(
     )))
     .bind(user)
     .bind(now)
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
     rows.iter()
         .map(|r| {

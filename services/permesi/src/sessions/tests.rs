@@ -10,6 +10,7 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::*;
+use crate::audit::{Action, AuditLog, Context};
 
 const IDLE: Duration = Duration::minutes(30);
 const ABSOLUTE: Duration = Duration::hours(2);
@@ -29,6 +30,34 @@ fn t0() -> OffsetDateTime {
     OffsetDateTime::now_utc().replace_nanosecond(0).unwrap()
 }
 
+fn audit_log() -> AuditLog {
+    AuditLog::new(crate::audit::ChainKey::new([3; 32]))
+}
+
+fn ctx(client_ip: Option<IpAddr>) -> Context {
+    Context {
+        client_ip,
+        request_id: None,
+    }
+}
+
+/// Revokes all but `keep` in a transaction of its own.
+async fn revoke_all(
+    sessions: &Sessions,
+    pool: &PgPool,
+    user: Uuid,
+    keep: Option<SessionId>,
+    now: OffsetDateTime,
+) -> u64 {
+    let mut tx = pool.begin().await.unwrap();
+    let revoked = sessions
+        .revoke_all_except(&mut tx, user, keep, now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    sessions.forget(revoked, now).await
+}
+
 fn policy() -> SessionPolicy {
     SessionPolicy::new(IDLE, ABSOLUTE, true).unwrap()
 }
@@ -44,8 +73,8 @@ async fn env(label: &str) -> Env {
         .await
         .unwrap();
     Env {
-        plain: Sessions::new(pool.clone(), None, policy()),
-        cached: Sessions::new(pool.clone(), Some(redis.clone()), policy()),
+        plain: Sessions::new(pool.clone(), None, policy(), audit_log()),
+        cached: Sessions::new(pool.clone(), Some(redis.clone()), policy(), audit_log()),
         pool,
         redis,
     }
@@ -78,7 +107,7 @@ impl Env {
                 user,
                 &[AuthMethod::Pwd],
                 Some(UA),
-                Some("203.0.113.7".parse().unwrap()),
+                &ctx(Some("203.0.113.7".parse().unwrap())),
                 now,
             )
             .await
@@ -338,7 +367,12 @@ async fn revoked_sessions_are_refused_even_with_a_warm_cache() {
     );
     let key = cache::entry_key(&cookie.hash());
     assert_eq!(env.redis.exists::<i64, _>(&key).await.unwrap(), 1);
-    assert!(env.cached.revoke(session.id, user, now).await.unwrap());
+    assert!(
+        env.cached
+            .revoke(session.id, user, &ctx(None), now)
+            .await
+            .unwrap()
+    );
     assert_eq!(env.redis.exists::<i64, _>(&key).await.unwrap(), 0);
     let tombstone_ttl: i64 = env
         .redis
@@ -357,7 +391,12 @@ async fn revoked_sessions_are_refused_even_with_a_warm_cache() {
         Some(now)
     );
     // A second revocation changes nothing.
-    assert!(!env.cached.revoke(session.id, user, now).await.unwrap());
+    assert!(
+        !env.cached
+            .revoke(session.id, user, &ctx(None), now)
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]
@@ -367,7 +406,12 @@ async fn a_late_cache_fill_cannot_resurrect_a_revoked_session() {
     let now = t0();
     let (session, cookie) = env.login(user, now).await;
     // A replica read the row before the revocation and writes its entry after it.
-    assert!(env.cached.revoke(session.id, user, now).await.unwrap());
+    assert!(
+        env.cached
+            .revoke(session.id, user, &ctx(None), now)
+            .await
+            .unwrap()
+    );
     cache::put(&env.redis, &cookie.hash(), &session, now)
         .await
         .unwrap();
@@ -376,7 +420,12 @@ async fn a_late_cache_fill_cannot_resurrect_a_revoked_session() {
     // Revoked by a replica whose cache write was lost: a stale entry is caught at the next
     // slide by the database.
     let (session, cookie) = env.login(user, now).await;
-    assert!(env.plain.revoke(session.id, user, now).await.unwrap());
+    assert!(
+        env.plain
+            .revoke(session.id, user, &ctx(None), now)
+            .await
+            .unwrap()
+    );
     cache::put(&env.redis, &cookie.hash(), &session, now)
         .await
         .unwrap();
@@ -402,14 +451,24 @@ async fn logout_revokes_the_presented_session() {
             .unwrap()
             .is_some()
     );
-    assert!(env.cached.revoke_presented(&cookie, now).await.unwrap());
-    assert!(!env.cached.revoke_presented(&cookie, now).await.unwrap());
+    assert!(
+        env.cached
+            .revoke_presented(&cookie, Action::Logout, &ctx(None), now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !env.cached
+            .revoke_presented(&cookie, Action::Logout, &ctx(None), now)
+            .await
+            .unwrap()
+    );
     for sessions in env.both() {
         assert_eq!(sessions.authenticate(&cookie, now).await.unwrap(), None);
     }
     assert!(
         !env.cached
-            .revoke_presented(&CookieValue::generate(), now)
+            .revoke_presented(&CookieValue::generate(), Action::Logout, &ctx(None), now)
             .await
             .unwrap()
     );
@@ -428,17 +487,19 @@ async fn a_user_cannot_revoke_another_users_session() {
             .unwrap()
             .is_some()
     );
-    assert!(!env.cached.revoke(session.id, mallory, now).await.unwrap());
-    assert_eq!(
-        env.cached
-            .revoke_all_except(mallory, None, now)
+    assert!(
+        !env.cached
+            .revoke(session.id, mallory, &ctx(None), now)
             .await
-            .unwrap(),
+            .unwrap()
+    );
+    assert_eq!(
+        revoke_all(&env.cached, &env.pool, mallory, None, now).await,
         0
     );
     assert!(
         !env.cached
-            .revoke(SessionId::from_uuid(Uuid::now_v7()), alice, now)
+            .revoke(SessionId::from_uuid(Uuid::now_v7()), alice, &ctx(None), now)
             .await
             .unwrap()
     );
@@ -470,14 +531,16 @@ async fn revoke_all_except_keeps_one_and_spares_other_users() {
     let (_, other_cookie) = env.login(other, now).await;
     // An already revoked one is not counted again.
     let (gone, _) = env.login(user, now).await;
-    assert!(env.plain.revoke(gone.id, user, now).await.unwrap());
+    assert!(
+        env.plain
+            .revoke(gone.id, user, &ctx(None), now)
+            .await
+            .unwrap()
+    );
 
     let later = now + Duration::seconds(10);
     assert_eq!(
-        env.cached
-            .revoke_all_except(user, Some(keep.id), later)
-            .await
-            .unwrap(),
+        revoke_all(&env.cached, &env.pool, user, Some(keep.id), later).await,
         3
     );
     for sessions in env.both() {
@@ -510,10 +573,7 @@ async fn revoke_all_except_keeps_one_and_spares_other_users() {
     assert_eq!(listed, vec![keep.id]);
     // Without `keep`, everything goes.
     assert_eq!(
-        env.plain
-            .revoke_all_except(user, None, later)
-            .await
-            .unwrap(),
+        revoke_all(&env.plain, &env.pool, user, None, later).await,
         1
     );
     assert!(env.plain.list(user, later).await.unwrap().is_empty());
@@ -526,7 +586,10 @@ async fn list_shows_active_sessions_only_and_no_secrets() {
     let now = t0();
     let (old, _) = env.login(user, now - IDLE).await; // idle-expired at `now`
     let (revoked, _) = env.login(user, now).await;
-    env.plain.revoke(revoked.id, user, now).await.unwrap();
+    env.plain
+        .revoke(revoked.id, user, &ctx(None), now)
+        .await
+        .unwrap();
     let (first, _) = env.login(user, now).await;
     let ip: IpAddr = "2001:db8::1".parse().unwrap();
     let (second, second_cookie) = env
@@ -535,7 +598,7 @@ async fn list_shows_active_sessions_only_and_no_secrets() {
             user,
             &[AuthMethod::Pwd, AuthMethod::Otp, AuthMethod::Pwd],
             Some("ua\u{7}\nwith controls"),
-            Some(ip),
+            &ctx(Some(ip)),
             now + Duration::seconds(1),
         )
         .await
@@ -595,11 +658,11 @@ async fn unknown_and_disabled_accounts_get_no_session() {
     let now = t0();
     let unknown = env
         .plain
-        .create(Uuid::now_v7(), &[AuthMethod::Pwd], None, None, now)
+        .create(Uuid::now_v7(), &[AuthMethod::Pwd], None, &ctx(None), now)
         .await;
     assert!(matches!(unknown, Err(SessionError::UnknownUser)));
     let user = env.user().await;
-    let none = env.plain.create(user, &[], None, None, now).await;
+    let none = env.plain.create(user, &[], None, &ctx(None), now).await;
     assert_eq!(none.unwrap_err().code(), "invalid");
 
     let (_, cookie) = env.login(user, now).await;
@@ -621,7 +684,7 @@ async fn unknown_and_disabled_accounts_get_no_session() {
     assert_eq!(env.cached.authenticate(&cookie, due).await.unwrap(), None);
     let disabled = env
         .plain
-        .create(user, &[AuthMethod::Pwd], None, None, now)
+        .create(user, &[AuthMethod::Pwd], None, &ctx(None), now)
         .await;
     assert!(matches!(disabled, Err(SessionError::UnknownUser)));
     // Deleting the account deletes its sessions.

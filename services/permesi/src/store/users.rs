@@ -51,7 +51,7 @@ pub async fn email_of_index(
 
 /// Creates the account unless one exists for this index; `true` when created.
 pub async fn create(
-    pool: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     id: Uuid,
     index: &BlindIndex,
     email_ciphertext: &str,
@@ -65,7 +65,7 @@ pub async fn create(
     .bind(index.0.as_slice())
     .bind(email_ciphertext)
     .bind(opaque_record)
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -91,14 +91,14 @@ pub async fn index_of(pool: &PgPool, id: Uuid) -> Result<Option<BlindIndex>, sql
 
 /// Replaces the OPAQUE registration record (a password change).
 pub async fn set_record(
-    pool: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     id: Uuid,
     opaque_record: &[u8],
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("UPDATE users SET opaque_record = $2, updated_at = now() WHERE id = $1")
         .bind(id)
         .bind(opaque_record)
-        .execute(pool)
+        .execute(db)
         .await?;
     Ok(done.rows_affected() == 1)
 }

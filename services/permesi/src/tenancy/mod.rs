@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 pub use authz::{Denied, Role, TenantAction, authorize};
 pub use secret::{ClientSecretKey, verify_client_secret};
-pub use service::{Parts, org_id_by_slug, org_overview, purge_deleted, run_purge};
+pub use service::{Parts, org_id_by_slug, org_overview, purge_deleted, run_purge, spawn_purge};
 pub use validate::{ClientType, GrantType, ListParams, Name, Slug, Tier};
 
 /// An organization, with the caller's role in it.

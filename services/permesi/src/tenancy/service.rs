@@ -1008,6 +1008,15 @@ pub async fn purge_deleted(pool: &PgPool, older_than: OffsetDateTime) -> Result<
     Ok(retention::purge_deleted(pool, older_than).await?)
 }
 
+/// Starts [`run_purge`] hourly in the background.
+pub fn spawn_purge(pool: PgPool, retention: Duration) {
+    tokio::spawn(run_purge(
+        pool,
+        retention,
+        std::time::Duration::from_hours(1),
+    ));
+}
+
 /// Purges rows deleted longer than `retention` ago, now and then every `every`, forever
 /// (spawned at start). Failures are logged and retried at the next tick.
 pub async fn run_purge(pool: PgPool, retention: Duration, every: std::time::Duration) {

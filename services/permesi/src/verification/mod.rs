@@ -34,7 +34,10 @@ use time::{Duration, OffsetDateTime};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::identity::email::{self, Email};
+use crate::{
+    audit::{Action, Actor, AuditError, AuditLog, Context, Outcome, Record},
+    identity::email::{self, Email},
+};
 
 pub use delivery::{Mailer, Retry, Worker, latest_link, latest_link_to};
 
@@ -63,6 +66,9 @@ pub enum VerificationError {
     /// The dev mail folder could not be read or written.
     #[error("mail folder: {0}")]
     Io(#[from] std::io::Error),
+    /// The audit entry could not be written (nothing was changed).
+    #[error("audit: {0}")]
+    Audit(#[from] AuditError),
 }
 
 impl VerificationError {
@@ -75,6 +81,7 @@ impl VerificationError {
             Self::Database(_) => "database",
             Self::Keys(_) => "keys",
             Self::Io(_) => "io",
+            Self::Audit(_) => "audit",
         }
     }
 }
@@ -153,17 +160,24 @@ pub struct EmailVerification {
     cipher: Arc<dyn Cipher>,
     policy: Policy,
     wake: Arc<Notify>,
+    audit: AuditLog,
 }
 
 impl EmailVerification {
     /// A service over `pool`, encrypting with `cipher`.
-    pub fn new(pool: PgPool, cipher: Arc<dyn Cipher>, policy: Policy) -> Self {
+    pub fn new(pool: PgPool, cipher: Arc<dyn Cipher>, policy: Policy, audit: AuditLog) -> Self {
         Self {
             pool,
             cipher,
             policy,
             wake: Arc::new(Notify::new()),
+            audit,
         }
+    }
+
+    /// Tells the delivery worker that a message was queued (after the transaction commits).
+    pub fn wake(&self) {
+        self.wake.notify_one();
     }
 
     /// Notified after each queued message: give it to [`Worker::run`].
@@ -196,6 +210,7 @@ impl EmailVerification {
         &self,
         user: Uuid,
         address: &Email,
+        context: &Context,
         now: OffsetDateTime,
     ) -> Result<ResendOutcome, VerificationError> {
         let mut tx = self.pool.begin().await?;
@@ -215,30 +230,63 @@ impl EmailVerification {
             }
         }
         self.issue_in(&mut tx, user, address, now).await?;
+        let record = Record::new(
+            context,
+            Actor::User(user),
+            Action::VerificationResent,
+            Outcome::Success,
+        )
+        .target("user", user);
+        self.audit.append(&mut tx, &record, now).await?;
         tx.commit().await?;
         self.wake.notify_one();
         Ok(ResendOutcome::Queued)
     }
 
-    /// Consumes `presented` and marks its user's address verified; returns the user.
+    /// Consumes `presented` and marks its user's address verified; returns the user. Both
+    /// outcomes are audited (`user.email_verified`).
     pub async fn verify(
         &self,
         presented: &str,
+        context: &Context,
         now: OffsetDateTime,
     ) -> Result<Uuid, VerificationError> {
+        let refused = || async {
+            let record = Record::new(
+                context,
+                Actor::Anonymous,
+                Action::EmailVerified,
+                Outcome::Failure,
+            );
+            self.audit.append_alone(&self.pool, &record, now).await?;
+            Err(VerificationError::InvalidOrExpired)
+        };
         // Malformed tokens are refused before the database, with the same answer.
-        let raw = token::decode(presented).ok_or(VerificationError::InvalidOrExpired)?;
+        let Some(raw) = token::decode(presented) else {
+            return refused().await;
+        };
         let hash = token::hash(&raw);
         let mut tx = self.pool.begin().await?;
-        let user = store::consume(&mut tx, &hash, now)
-            .await?
-            .ok_or(VerificationError::InvalidOrExpired)?;
+        let Some(user) = store::consume(&mut tx, &hash, now).await? else {
+            drop(tx);
+            return refused().await;
+        };
         store::mark_verified(&mut tx, user, now).await?;
+        let record = Record::new(
+            context,
+            Actor::User(user),
+            Action::EmailVerified,
+            Outcome::Success,
+        )
+        .target("user", user);
+        self.audit.append(&mut tx, &record, now).await?;
         tx.commit().await?;
         Ok(user)
     }
 
-    async fn issue_in(
+    /// [`EmailVerification::issue`] on the caller's transaction (signup creates the account
+    /// and its first link together); call [`EmailVerification::wake`] after it commits.
+    pub async fn issue_in(
         &self,
         conn: &mut sqlx::PgConnection,
         user: Uuid,

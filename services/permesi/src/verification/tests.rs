@@ -9,6 +9,7 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::*;
+use crate::audit::{AuditLog, ChainKey};
 
 const ADDRESS: &str = "carol@example.org";
 const BASE: &str = "https://permesi.localhost";
@@ -45,7 +46,12 @@ async fn env(label: &str) -> Env {
     let cipher = backend.cipher();
     let policy = Policy::new(BASE, Duration::hours(1), Duration::seconds(60)).unwrap();
     Env {
-        service: EmailVerification::new(pool.clone(), Arc::clone(&cipher), policy),
+        service: EmailVerification::new(
+            pool.clone(),
+            Arc::clone(&cipher),
+            policy,
+            AuditLog::new(ChainKey::new([1; 32])),
+        ),
         pool,
         cipher,
         mail: tempfile::tempdir().unwrap(),
@@ -227,7 +233,13 @@ async fn a_token_verifies_once() {
 
     assert_eq!(env.verified_at(user).await, None);
     let at = now + Duration::minutes(5);
-    assert_eq!(env.service.verify(&token, at).await.unwrap(), user);
+    assert_eq!(
+        env.service
+            .verify(&token, &Context::default(), at)
+            .await
+            .unwrap(),
+        user
+    );
     assert_eq!(env.verified_at(user).await, Some(at));
     assert_eq!(env.verified_at(other).await, None);
     let used_at: Option<OffsetDateTime> =
@@ -239,7 +251,9 @@ async fn a_token_verifies_once() {
 
     // Replay, even later, is refused and changes nothing.
     assert!(invalid(
-        &env.service.verify(&token, at + Duration::seconds(1)).await
+        &env.service
+            .verify(&token, &Context::default(), at + Duration::seconds(1))
+            .await
     ));
     assert_eq!(env.verified_at(user).await, Some(at));
 }
@@ -254,13 +268,25 @@ async fn an_expired_token_is_refused_to_the_second() {
     env.folder_worker().deliver_due(t0()).await.unwrap();
     let token = token_of(&latest_link(env.mail.path()).unwrap().unwrap());
 
-    assert!(invalid(&env.service.verify(&token, t0()).await));
+    assert!(invalid(
+        &env.service.verify(&token, &Context::default(), t0()).await
+    ));
     let expiry = issued + Duration::hours(1);
-    assert!(invalid(&env.service.verify(&token, expiry).await));
+    assert!(invalid(
+        &env.service
+            .verify(&token, &Context::default(), expiry)
+            .await
+    ));
     assert_eq!(env.verified_at(user).await, None);
     // One second before expiry it still works (the refusals above consumed nothing).
     let last_second = expiry - Duration::seconds(1);
-    assert_eq!(env.service.verify(&token, last_second).await.unwrap(), user);
+    assert_eq!(
+        env.service
+            .verify(&token, &Context::default(), last_second)
+            .await
+            .unwrap(),
+        user
+    );
     assert_eq!(env.verified_at(user).await, Some(last_second));
 }
 
@@ -276,7 +302,9 @@ async fn altered_or_malformed_tokens_are_refused() {
     let mut chars: Vec<char> = token.chars().collect();
     chars[20] = if chars[20] == 'A' { 'B' } else { 'A' };
     let altered: String = chars.into_iter().collect();
-    assert!(invalid(&env.service.verify(&altered, now).await));
+    assert!(invalid(
+        &env.service.verify(&altered, &Context::default(), now).await
+    ));
     for bad in [
         String::new(),
         token[..42].to_owned(),
@@ -285,10 +313,19 @@ async fn altered_or_malformed_tokens_are_refused() {
         token.to_uppercase(),
         " ".repeat(43),
     ] {
-        assert!(invalid(&env.service.verify(&bad, now).await), "{bad:?}");
+        assert!(
+            invalid(&env.service.verify(&bad, &Context::default(), now).await),
+            "{bad:?}"
+        );
     }
     assert_eq!(env.verified_at(user).await, None);
-    assert_eq!(env.service.verify(&token, now).await.unwrap(), user);
+    assert_eq!(
+        env.service
+            .verify(&token, &Context::default(), now)
+            .await
+            .unwrap(),
+        user
+    );
 }
 
 #[tokio::test]
@@ -298,7 +335,8 @@ async fn resend_respects_the_cooldown_and_verification() {
     let now = t0();
     env.service.issue(user, &address, now).await.unwrap();
 
-    let resend = |at| env.service.resend(user, &address, at);
+    let context = Context::default();
+    let resend = |at| env.service.resend(user, &address, &context, at);
     assert_eq!(
         resend(now + Duration::seconds(45)).await.unwrap(),
         ResendOutcome::CoolingDown {
@@ -328,14 +366,19 @@ async fn resend_respects_the_cooldown_and_verification() {
 
     env.folder_worker().deliver_due(second).await.unwrap();
     let token = token_of(&latest_link(env.mail.path()).unwrap().unwrap());
-    env.service.verify(&token, second).await.unwrap();
+    env.service
+        .verify(&token, &Context::default(), second)
+        .await
+        .unwrap();
     assert_eq!(
         resend(second + Duration::hours(1)).await.unwrap(),
         ResendOutcome::AlreadyVerified
     );
     assert_eq!(env.count("email_outbox").await, 2);
     assert!(matches!(
-        env.service.resend(Uuid::now_v7(), &address, now).await,
+        env.service
+            .resend(Uuid::now_v7(), &address, &Context::default(), now)
+            .await,
         Err(VerificationError::UnknownUser)
     ));
 }
@@ -375,10 +418,17 @@ async fn the_newest_token_verifies_and_retires_the_older_ones() {
 
     let at = now + Duration::seconds(2);
     assert_eq!(
-        env.service.verify(&token_of(&newest), at).await.unwrap(),
+        env.service
+            .verify(&token_of(&newest), &Context::default(), at)
+            .await
+            .unwrap(),
         user
     );
-    assert!(invalid(&env.service.verify(&token_of(older), at).await));
+    assert!(invalid(
+        &env.service
+            .verify(&token_of(older), &Context::default(), at)
+            .await
+    ));
 }
 
 #[tokio::test]
@@ -395,7 +445,7 @@ async fn an_older_token_works_until_one_is_used() {
         .unwrap();
     assert_eq!(
         env.service
-            .verify(&first, now + Duration::seconds(2))
+            .verify(&first, &Context::default(), now + Duration::seconds(2))
             .await
             .unwrap(),
         user
@@ -530,7 +580,9 @@ async fn issuing_is_atomic() {
     assert_eq!(env.count("email_verification_tokens").await, 0);
     assert_eq!(env.count("email_outbox").await, 0);
     assert!(matches!(
-        env.service.resend(user, &address, t0()).await,
+        env.service
+            .resend(user, &address, &Context::default(), t0())
+            .await,
         Err(VerificationError::Database(_))
     ));
     assert_eq!(env.count("email_verification_tokens").await, 0);

@@ -20,7 +20,7 @@ pub struct Stack {
     pub database_url: String,
     /// Verification mails already used by `verify_latest_link`.
     mails_seen: std::sync::atomic::AtomicUsize,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     http: reqwest::Client,
 }
 
@@ -57,9 +57,19 @@ impl Stack {
             mail,
             database_url,
             mails_seen: std::sync::atomic::AtomicUsize::new(0),
-            _dir: dir,
+            dir,
             http: reqwest::Client::new(),
         }
+    }
+
+    /// permesi's local key folder (for its command line).
+    pub fn keys_dir(&self) -> PathBuf {
+        self.dir.path().join("permesi-keys")
+    }
+
+    /// A pool on permesi's database.
+    pub async fn pool(&self) -> sqlx::PgPool {
+        sqlx::PgPool::connect(&self.database_url).await.unwrap()
     }
 
     async fn admission(&self, action: &str) -> String {

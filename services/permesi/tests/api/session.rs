@@ -29,7 +29,7 @@ pub async fn login(stack: &Stack, email: &str) -> String {
     set_cookie.split(';').next().unwrap().to_owned()
 }
 
-async fn get(stack: &Stack, path: &str, cookie: Option<&str>) -> reqwest::Response {
+pub async fn get(stack: &Stack, path: &str, cookie: Option<&str>) -> reqwest::Response {
     let mut request = reqwest::Client::new().get(stack.permesi.url(path));
     if let Some(cookie) = cookie {
         request = request.header(header::COOKIE, cookie);
