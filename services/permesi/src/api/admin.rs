@@ -407,3 +407,38 @@ pub async fn audit(
         .await?;
     Ok(Json(page))
 }
+
+/// An organization as support sees it: members, projects, environments and applications, no
+/// secrets (elevated operators; audited).
+#[utoipa::path(get, path = "/v1/admin/orgs/{org}", tag = "admin",
+    params(("org" = String, Path, description = "Organization slug")),
+    responses(
+        (status = 200, body = crate::tenancy::OrgOverview),
+        (status = 403, description = "operator_required, elevation_required", body = server::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found", body = server::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn org(
+    State(state): State<AppState>,
+    CurrentSession(session): CurrentSession,
+    context: Context,
+    Path(org): Path<String>,
+) -> Result<Json<crate::tenancy::OrgOverview>, Error> {
+    let operator = elevated(&state, &session, &context).await?;
+    let org_id = crate::tenancy::org_id_by_slug(&state.pool, &org)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let overview = crate::tenancy::org_overview(&state.pool, org_id).await?;
+    let record = Record::new(
+        &context,
+        Actor::Operator(operator),
+        Action::AdminOrgViewed,
+        Outcome::Success,
+    )
+    .target("org", org_id)
+    .org(org_id);
+    state
+        .audit
+        .append_alone(&state.pool, &record, OffsetDateTime::now_utc())
+        .await?;
+    Ok(Json(overview))
+}

@@ -78,6 +78,7 @@ fn session_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::enable))
         .routes(routes!(admin::end_sessions))
         .routes(routes!(admin::audit))
+        .routes(routes!(admin::org))
         .routes(routes!(session::current))
         .routes(routes!(session::logout))
         .routes(routes!(session::get_me))

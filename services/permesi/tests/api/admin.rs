@@ -483,3 +483,42 @@ async fn with_vault_operators_present_a_vault_token_holding_the_policy() {
     });
     assert!(lookups.contains(&plain) && lookups.contains(&revoked) && lookups.contains(&operator));
 }
+
+#[tokio::test]
+async fn support_views_an_organization_and_its_admins_see_that_in_their_audit() {
+    let stack = Stack::start().await;
+    let alice = elevated_operator(&stack, "alice.ops@example.com").await;
+    let bob = logged_in(&stack, "bob.owner@example.com").await;
+    let created = post(
+        &stack,
+        "/v1/orgs",
+        &bob,
+        Some(json!({ "slug": "acme", "name": "Acme" })),
+    )
+    .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    // A non-operator cannot use the support view.
+    let refused = get(&stack, "/v1/admin/orgs/acme", Some(&bob)).await;
+    assert_eq!(code(refused).await, "operator_required");
+    let missing = get(&stack, "/v1/admin/orgs/nope", Some(&alice)).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let view = get(&stack, "/v1/admin/orgs/acme", Some(&alice)).await;
+    assert_eq!(view.status(), StatusCode::OK);
+    let view: Value = view.json().await.unwrap();
+    assert_eq!(view["slug"], "acme");
+    assert_eq!(view["members"].as_array().unwrap().len(), 1);
+    assert_eq!(view["members"][0]["user_id"], user_id(&stack, &bob).await);
+    // The org's owner sees that support looked.
+    let audit: Value = get(&stack, "/v1/orgs/acme/audit", Some(&bob))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["admin.org.viewed", "org.created"]);
+}
