@@ -20,6 +20,7 @@ use crate::{
     auth,
     config::Settings,
     identity::email::{self, IndexKey},
+    mfa::{Mfa, passkeys::Passkeys},
     operators::{Authority, Operators},
     sessions::Sessions,
     tenancy::{self, ClientSecretKey, secret::CLIENT_SECRET_KEY_NAME},
@@ -43,6 +44,7 @@ pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../db/m
     tags(
         (name = "auth", description = "OPAQUE signup and login, email verification"),
         (name = "session", description = "The caller's session and account"),
+        (name = "mfa", description = "Second factors: TOTP, recovery codes, passkeys"),
         (name = "admin", description = "Platform operators: claim, elevation, users, audit log"),
         (name = "tenancy", description = "Organizations, members, invitations, projects, \
                                          environments, applications and their audit log"),
@@ -53,6 +55,9 @@ struct ApiDoc;
 
 /// Name of the OPAQUE server seed in the secret store (every replica derives the same keys).
 pub const OPAQUE_SEED: &str = "permesi-opaque-seed";
+
+/// Key of the fake passkey credential ids given to unknown emails.
+pub const PASSKEY_FAKE_KEY: &str = "permesi-passkey-fake";
 
 /// What permesi handlers share.
 #[derive(Clone, Debug)]
@@ -87,6 +92,10 @@ pub struct AppState {
     pub client_secrets: ClientSecretKey,
     /// Console origin that invitation links point at (the email base URL).
     pub link_base: Arc<str>,
+    /// TOTP and recovery codes.
+    pub mfa: Mfa,
+    /// WebAuthn credentials.
+    pub passkeys: Passkeys,
 }
 
 impl AppState {
@@ -184,21 +193,13 @@ impl AppState {
             settings.session_policy()?,
             audit.clone(),
         );
-        let authority = match keys.token_policies() {
-            Some(lookup) => Authority::Vault {
-                lookup,
-                policy: settings.operator_vault_policy.clone(),
-            },
-            None => Authority::Local,
-        };
-        let operators = Operators::new(
-            pool.clone(),
-            audit.clone(),
-            authority,
-            time::Duration::seconds(i64::from(settings.operator_elevation_secs)),
-        );
+        let operators = operators(settings, &keys, &pool, &audit);
         announce_unclaimed(&operators, &pool, keys.kind()).await;
+        let mfa = Mfa::new(pool.clone(), cipher.clone(), audit.clone());
+        let passkeys = passkeys(settings, &pool, &audit, &secret(PASSKEY_FAKE_KEY).await?)?;
         Ok(Self {
+            mfa,
+            passkeys,
             operators,
             throttle: Arc::new(Throttle::new(
                 dependencies.cache.clone(),
@@ -261,6 +262,38 @@ impl Service for Permesi {
         .await?;
         assemble(&settings, dependencies).await
     }
+}
+
+fn operators(
+    settings: &Settings,
+    keys: &keys::KeyBackend,
+    pool: &sqlx::PgPool,
+    audit: &AuditLog,
+) -> Operators {
+    let authority = match keys.token_policies() {
+        Some(lookup) => Authority::Vault {
+            lookup,
+            policy: settings.operator_vault_policy.clone(),
+        },
+        None => Authority::Local,
+    };
+    Operators::new(
+        pool.clone(),
+        audit.clone(),
+        authority,
+        time::Duration::seconds(i64::from(settings.operator_elevation_secs)),
+    )
+}
+
+fn passkeys(
+    settings: &Settings,
+    pool: &sqlx::PgPool,
+    audit: &AuditLog,
+    fake_key: &[u8; 32],
+) -> Result<Passkeys, StartError> {
+    let (_, webauthn) = settings.relying_party()?;
+    Passkeys::new(webauthn, pool.clone(), audit.clone(), fake_key)
+        .map_err(|e| StartError::Io(std::io::Error::other(format!("passkeys: {e}"))))
 }
 
 /// While nobody has claimed the platform (local backend), says how to: on a terminal (the dev

@@ -115,6 +115,14 @@ pub struct Settings {
     /// Browser origins allowed to call permesi (comma-separated in the environment).
     #[serde(deserialize_with = "comma_list")]
     pub cors_origins: Vec<String>,
+    /// WebAuthn relying party id: the console's registrable domain (`localhost` in dev, which
+    /// also covers `permesi.localhost` behind HAProxy).
+    pub passkeys_rp_id: String,
+    /// Relying party name shown by authenticators.
+    pub passkeys_rp_name: String,
+    /// Origins allowed to run passkey ceremonies (comma-separated): the console's.
+    #[serde(deserialize_with = "comma_list")]
+    pub passkeys_origins: Vec<String>,
     /// Days a deleted organization, project, environment or application is kept before the
     /// hourly purge removes it for good (1 to 3650).
     pub tenancy_retention_days: u32,
@@ -146,6 +154,12 @@ impl Default for Settings {
             max_body_bytes: 64 * 1024,
             request_timeout_ms: 10_000,
             cors_origins: server::settings::default_cors_origins(),
+            passkeys_rp_id: "localhost".to_owned(),
+            passkeys_rp_name: "permesi".to_owned(),
+            passkeys_origins: vec![
+                "http://localhost:8080".to_owned(),
+                "https://permesi.localhost".to_owned(),
+            ],
             admission_paserk_url: None,
             admission_paserk_file: None,
             admission_paserk_json: None,
@@ -181,6 +195,29 @@ impl Settings {
     }
 
     /// The key backend: local files for permesi's token signing and data encryption keys.
+    /// The WebAuthn relying party.
+    pub fn relying_party(
+        &self,
+    ) -> Result<
+        (
+            crate::mfa::passkeys::RelyingParty,
+            webauthn_rs::prelude::Webauthn,
+        ),
+        SettingsError,
+    > {
+        let rp = crate::mfa::passkeys::RelyingParty {
+            id: self.passkeys_rp_id.clone(),
+            name: self.passkeys_rp_name.clone(),
+            origins: self.passkeys_origins.clone(),
+        };
+        let webauthn = rp.build().map_err(|reason| SettingsError::Invalid {
+            setting: "PERMESI_PASSKEYS_ORIGINS".to_owned(),
+            reason,
+        })?;
+        Ok((rp, webauthn))
+    }
+
+    /// The key backend: local files, or Vault Transit and KV v2.
     pub fn keys_config(&self) -> Result<keys::BackendConfig, SettingsError> {
         KeySettings {
             prefix: "PERMESI",
@@ -328,6 +365,7 @@ impl ServiceSettings for Settings {
         )?;
         self.verification_policy()?;
         self.keys_config()?;
+        self.relying_party()?;
         self.session_policy()?;
         self.trusted_proxies()?;
         self.mailer()?;

@@ -55,6 +55,15 @@ pub enum Error {
     /// Not a valid operator token.
     #[error("invalid operator token")]
     InvalidOperatorToken,
+    /// A wrong one-time code (TOTP enrolment).
+    #[error("invalid code")]
+    InvalidCode,
+    /// A WebAuthn answer that does not verify (registration).
+    #[error("invalid credential")]
+    InvalidCredential,
+    /// The action needs a recent login.
+    #[error("reauthentication required")]
+    ReauthenticationRequired,
     /// The request conflicts with the current state; the code says how.
     #[error("conflict: {0}")]
     Conflict(&'static str),
@@ -84,6 +93,9 @@ impl Error {
             Self::OperatorRequired => "operator_required",
             Self::ElevationRequired => "elevation_required",
             Self::InvalidOperatorToken => "operator_token_invalid",
+            Self::InvalidCode => "invalid_code",
+            Self::InvalidCredential => "invalid_credential",
+            Self::ReauthenticationRequired => "reauthentication_required",
             Self::Conflict(code) | Self::Invalid(code) => code,
             Self::Forbidden => "forbidden",
         }
@@ -102,7 +114,8 @@ impl Error {
                 StatusCode::FORBIDDEN
             }
             Self::AlreadyClaimed | Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::InvalidCode | Self::InvalidCredential => StatusCode::BAD_REQUEST,
+            Self::ReauthenticationRequired | Self::Forbidden => StatusCode::FORBIDDEN,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
@@ -122,6 +135,9 @@ impl Error {
             Self::OperatorRequired => "Platform operators only",
             Self::ElevationRequired => "Elevate your session first",
             Self::InvalidOperatorToken => "Invalid operator token",
+            Self::InvalidCode => "Invalid code",
+            Self::InvalidCredential => "The authenticator's answer did not verify",
+            Self::ReauthenticationRequired => "Log in again first",
             Self::Conflict(_) => "Conflict with the current state",
             Self::Forbidden => "Forbidden",
             Self::Invalid(_) => "Invalid value",

@@ -3,7 +3,7 @@
 use axum::{
     Json,
     extract::State,
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
@@ -13,11 +13,11 @@ use utoipa::ToSchema;
 
 use crate::{
     app::AppState,
-    audit::{Action, Context},
+    audit::Context,
     auth,
     error::Error,
     identity::email::{BlindIndex, Email},
-    sessions::{self, AuthMethod},
+    sessions::AuthMethod,
     store::users,
     verification::{ResendOutcome, VerificationError},
 };
@@ -182,6 +182,7 @@ pub async fn login_start(
     request_body = LoginFinish,
     responses(
         (status = 204, description = "Logged in: `Set-Cookie: permesi_session=...; HttpOnly; Secure; SameSite=Lax`"),
+        (status = 200, body = super::mfa::MfaRequired, description = "Password right, second factor needed: `Set-Cookie: permesi_mfa=...` (5 minutes); continue at /v1/auth/mfa/totp or /v1/auth/mfa/recovery"),
         (status = 400, description = "malformed", body = server::Problem, content_type = "application/problem+json"),
         (status = 401, description = "authentication_failed (wrong password, unknown, unverified or disabled account, expired login: never says which)", body = server::Problem, content_type = "application/problem+json"),
     ))]
@@ -200,32 +201,7 @@ pub async fn login_finish(
         &context,
     )
     .await?;
-    let now = OffsetDateTime::now_utc();
-    let policy = state.sessions.policy();
-    // A new session id at every login: a session cookie planted before login is worthless.
-    if let Some(previous) = sessions::cookie_from_headers(&headers, policy.cookie_name()) {
-        state
-            .sessions
-            .revoke_presented(&previous, Action::SessionRevoked, &context, now)
-            .await?;
-    }
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok());
-    let (_, cookie) = state
-        .sessions
-        .create(user, &[AuthMethod::Pwd], user_agent, &context, now)
-        .await?;
-    let set_cookie = HeaderValue::from_str(&sessions::set_cookie(&cookie, policy))
-        .map_err(|_| Error::Unavailable("cookie header".into()))?;
-    Ok((
-        StatusCode::NO_CONTENT,
-        [
-            (header::SET_COOKIE, set_cookie),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-        ],
-    )
-        .into_response())
+    super::mfa::primary_factor_passed(&state, user, &[AuthMethod::Pwd], &headers, &context).await
 }
 
 /// Confirms an email address with the token from its verification link.

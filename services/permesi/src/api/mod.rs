@@ -3,6 +3,7 @@
 mod admin;
 mod auth;
 mod context;
+pub mod mfa;
 mod session;
 mod tenancy;
 
@@ -22,6 +23,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::login_finish))
         .routes(routes!(auth::verify_email))
         .routes(routes!(auth::resend_verification))
+        .routes(routes!(mfa::mfa_totp))
+        .routes(routes!(mfa::mfa_recovery))
+        .routes(routes!(mfa::passkey_login_start))
         .merge(session_routes())
         .merge(tenancy_routes())
 }
@@ -70,6 +74,16 @@ fn tenancy_routes() -> OpenApiRouter<AppState> {
 
 fn session_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(mfa::status))
+        .routes(routes!(mfa::totp_enrol))
+        .routes(routes!(mfa::totp_confirm))
+        .routes(routes!(mfa::totp_disable))
+        .routes(routes!(mfa::recovery_codes))
+        .routes(routes!(mfa::passkey_register_start))
+        .routes(routes!(mfa::passkey_register_finish))
+        .routes(routes!(mfa::passkey_list))
+        .routes(routes!(mfa::passkey_rename, mfa::passkey_delete))
+        .routes(routes!(mfa::passkey_login_finish))
         .routes(routes!(admin::status))
         .routes(routes!(admin::claim))
         .routes(routes!(admin::elevate))
@@ -110,6 +124,16 @@ pub fn routes_with_gate(gate: &Gate) -> OpenApiRouter<AppState> {
         .merge(gated(
             OpenApiRouter::new().routes(routes!(auth::resend_verification)),
             "resend_verification",
+        ))
+        .merge(gated(
+            OpenApiRouter::new()
+                .routes(routes!(mfa::mfa_totp))
+                .routes(routes!(mfa::mfa_recovery)),
+            "mfa",
+        ))
+        .merge(gated(
+            OpenApiRouter::new().routes(routes!(mfa::passkey_login_start)),
+            "passkey_login",
         ))
         .routes(routes!(auth::signup_finish))
         .routes(routes!(auth::login_finish))

@@ -183,6 +183,24 @@ actions! {
     ApplicationDeleted => "application.deleted",
     /// An application's client secret was rotated.
     ApplicationSecretRotated => "application.secret_rotated",
+    /// A user turned TOTP on (after a first valid code).
+    TotpEnabled => "mfa.totp_enabled",
+    /// A user turned TOTP off.
+    TotpDisabled => "mfa.totp_disabled",
+    /// A user made new recovery codes.
+    RecoveryCodesRegenerated => "mfa.recovery_codes_regenerated",
+    /// The second step of a login (TOTP or recovery code), success or failure.
+    MfaVerified => "auth.mfa",
+    /// A primary factor passed and the login now waits for the second factor.
+    MfaChallenged => "auth.mfa_challenged",
+    /// A passkey was registered.
+    PasskeyRegistered => "passkey.registered",
+    /// A passkey was renamed.
+    PasskeyRenamed => "passkey.renamed",
+    /// A passkey was deleted.
+    PasskeyDeleted => "passkey.deleted",
+    /// A passkey login failed (successes are `auth.login` with `hwk`/`swk`).
+    PasskeyLogin => "auth.passkey",
     /// Someone was refused a tenant or admin action.
     AccessDenied => "access.denied",
 }

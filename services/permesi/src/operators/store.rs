@@ -246,3 +246,14 @@ pub async fn set_status(
         .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Whether `user` exists, is active and verified (may log in).
+pub async fn user_active(db: impl PgExecutor<'_>, user: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND status = 'active' \
+         AND email_verified_at IS NOT NULL)",
+    )
+    .bind(user)
+    .fetch_one(db)
+    .await
+}

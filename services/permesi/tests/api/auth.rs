@@ -34,7 +34,9 @@ impl Stack {
         let dir = tempfile::tempdir().unwrap();
         let genesis = genesis::config::Settings {
             keys_dir: dir.path().join("genesis-keys"),
-            pow_actions: "signup:2,login:2,verify_email:2,resend_verification:2".to_owned(),
+            pow_actions:
+                "signup:2,login:2,verify_email:2,resend_verification:2,passkey_login:2,mfa:2"
+                    .to_owned(),
             rate_limit_per_ip: 1000.0,
             rate_limit_per_ip_burst: 1000.0,
             ..genesis::config::Settings::default()
@@ -72,11 +74,11 @@ impl Stack {
         sqlx::PgPool::connect(&self.database_url).await.unwrap()
     }
 
-    async fn admission(&self, action: &str) -> String {
+    pub async fn admission(&self, action: &str) -> String {
         testkit::admission_token(&self.genesis.url(""), action).await
     }
 
-    async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> reqwest::Response {
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> reqwest::Response {
         let mut request = self.http.post(self.permesi.url(path)).json(body);
         if let Some(token) = token {
             request = request.header("x-permesi-admission", token);

@@ -4,6 +4,8 @@
 mod admin;
 mod audit;
 mod auth;
+mod mfa;
 mod ops;
+mod passkeys;
 mod session;
 mod tenancy;

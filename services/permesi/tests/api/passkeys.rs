@@ -1,0 +1,357 @@
+//! Passkeys over HTTP with a software authenticator (webauthn-authenticator-rs): register,
+//! list, rename, log in with the passkey alone, and the refusals: wrong origin, wrong RP id,
+//! replayed assertion, cloned authenticator, deleted credential, unknown email. With TOTP on,
+//! a passkey login also ends at the MFA step.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use url::Url;
+use webauthn_authenticator_rs::{WebauthnAuthenticator, softpasskey::SoftPasskey};
+use webauthn_rs_proto::{CreationChallengeResponse, RequestChallengeResponse};
+
+use crate::{
+    auth::{Stack, code},
+    mfa::{cookie, enable_totp, post},
+    session::{get, logged_in},
+};
+
+const CONSOLE: &str = "http://localhost:8080";
+
+fn origin(text: &str) -> Url {
+    Url::parse(text).unwrap()
+}
+
+/// Registers a passkey on `authenticator` for the session; returns its id.
+async fn register(
+    stack: &Stack,
+    session: &str,
+    authenticator: &mut SoftPasskey,
+    name: &str,
+) -> String {
+    let started = post(
+        stack,
+        "/v1/me/passkeys/register/start",
+        &[session],
+        None,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(started.status(), StatusCode::OK);
+    let started: Value = started.json().await.unwrap();
+    let options: CreationChallengeResponse =
+        serde_json::from_value(started["options"].clone()).unwrap();
+    let credential = authenticator
+        .do_registration(origin(CONSOLE), options)
+        .unwrap();
+    let finished = post(
+        stack,
+        "/v1/me/passkeys/register/finish",
+        &[session],
+        None,
+        &json!({
+            "ceremony_id": started["ceremony_id"],
+            "name": name,
+            "credential": serde_json::to_value(&credential).unwrap(),
+        }),
+    )
+    .await;
+    assert_eq!(finished.status(), StatusCode::CREATED);
+    finished.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Starts a passkey login (with an email, or discoverable); returns the ceremony id and options.
+async fn login_start(
+    stack: &Stack,
+    email: Option<&str>,
+) -> (String, RequestChallengeResponse, Value) {
+    let token = stack.admission("passkey_login").await;
+    let started = post(
+        stack,
+        "/v1/auth/passkey/start",
+        &[],
+        Some(&token),
+        &json!({ "email": email }),
+    )
+    .await;
+    assert_eq!(started.status(), StatusCode::OK);
+    let started: Value = started.json().await.unwrap();
+    let options = serde_json::from_value(started["options"].clone()).unwrap();
+    (
+        started["ceremony_id"].as_str().unwrap().to_owned(),
+        options,
+        started["options"].clone(),
+    )
+}
+
+async fn login_finish(stack: &Stack, ceremony: &str, credential: &Value) -> reqwest::Response {
+    post(
+        stack,
+        "/v1/auth/passkey/finish",
+        &[],
+        None,
+        &json!({ "ceremony_id": ceremony, "credential": credential }),
+    )
+    .await
+}
+
+/// A whole passkey login from `at`; returns the finish response.
+async fn passkey_login(
+    stack: &Stack,
+    email: &str,
+    authenticator: &mut SoftPasskey,
+    at: &str,
+) -> reqwest::Response {
+    let (ceremony, options, _) = login_start(stack, Some(email)).await;
+    let assertion = authenticator
+        .do_authentication(origin(at), options)
+        .unwrap();
+    login_finish(stack, &ceremony, &serde_json::to_value(&assertion).unwrap()).await
+}
+
+async fn failure_reasons(stack: &Stack) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT detail::jsonb->>'reason' FROM audit_log WHERE action = 'auth.passkey' ORDER BY seq",
+    )
+    .fetch_all(&stack.pool().await)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_passkey_alone_logs_in_once_per_assertion() {
+    let stack = Stack::start().await;
+    let email = "pk.ada@example.com";
+    let session = logged_in(&stack, email).await;
+    let mut authenticator = SoftPasskey::new(true);
+    let id = register(&stack, &session, &mut authenticator, "Laptop key").await;
+    let listed: Value = get(&stack, "/v1/me/passkeys", Some(&session))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["name"], "Laptop key");
+    assert_eq!(listed[0]["last_used_at"], Value::Null);
+    let renamed = reqwest::Client::new()
+        .patch(stack.permesi.url(&format!("/v1/me/passkeys/{id}")))
+        .header("cookie", &session)
+        .json(&json!({ "name": "Blue key" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(renamed.status(), StatusCode::NO_CONTENT);
+    let bad_name = reqwest::Client::new()
+        .patch(stack.permesi.url(&format!("/v1/me/passkeys/{id}")))
+        .header("cookie", &session)
+        .json(&json!({ "name": "" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_name.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The passkey alone logs in.
+    let done = passkey_login(&stack, email, &mut authenticator, CONSOLE).await;
+    assert_eq!(done.status(), StatusCode::NO_CONTENT);
+    let passkey_session = cookie(&done, "permesi_session").unwrap();
+    let me: Value = get(&stack, "/v1/me", Some(&passkey_session))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email"], email);
+    let sessions: Value = get(&stack, "/v1/me/sessions", Some(&passkey_session))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let current = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .unwrap();
+    assert_eq!(current["auth_methods"], json!(["hwk"]));
+
+    // A replayed assertion: its ceremony is spent, and a new ceremony has a new challenge.
+    let (ceremony, options, _) = login_start(&stack, Some(email)).await;
+    let assertion = serde_json::to_value(
+        authenticator
+            .do_authentication(origin(CONSOLE), options)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        login_finish(&stack, &ceremony, &assertion).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        code(login_finish(&stack, &ceremony, &assertion).await).await,
+        "authentication_failed"
+    );
+    let (other, _, _) = login_start(&stack, Some(email)).await;
+    assert_eq!(
+        code(login_finish(&stack, &other, &assertion).await).await,
+        "authentication_failed"
+    );
+
+    assert_eq!(
+        failure_reasons(&stack).await,
+        ["ceremony_expired", "wrong_challenge"]
+    );
+    let renamed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'passkey.renamed'")
+            .fetch_one(&stack.pool().await)
+            .await
+            .unwrap();
+    assert_eq!(renamed, 1);
+}
+
+#[tokio::test]
+async fn foreign_origins_rp_ids_clones_and_deleted_credentials_are_refused_and_audited() {
+    let stack = Stack::start().await;
+    let email = "pk.eve@example.com";
+    let session = logged_in(&stack, email).await;
+    let mut authenticator = SoftPasskey::new(true);
+    let id = register(&stack, &session, &mut authenticator, "Key").await;
+    // Another origin than the console's, and another RP id on an allowed origin.
+    let evil = passkey_login(&stack, email, &mut authenticator, "https://evil.localhost").await;
+    assert_eq!(evil.status(), StatusCode::UNAUTHORIZED);
+    let (ceremony, mut options, _) = login_start(&stack, Some(email)).await;
+    options.public_key.rp_id = "permesi.localhost".to_owned();
+    let assertion = authenticator
+        .do_authentication(origin("https://permesi.localhost"), options)
+        .unwrap();
+    let wrong_rp = login_finish(
+        &stack,
+        &ceremony,
+        &serde_json::to_value(&assertion).unwrap(),
+    )
+    .await;
+    assert_eq!(wrong_rp.status(), StatusCode::UNAUTHORIZED);
+
+    // A cloned authenticator: the stored counter is ahead of what the authenticator signs.
+    sqlx::query(
+        "UPDATE passkeys SET passkey = jsonb_set(passkey, '{cred,counter}', '100000') WHERE id = $1::uuid",
+    )
+    .bind(&id)
+    .execute(&stack.pool().await)
+    .await
+    .unwrap();
+    let cloned = passkey_login(&stack, email, &mut authenticator, CONSOLE).await;
+    assert_eq!(cloned.status(), StatusCode::UNAUTHORIZED);
+
+    // A deleted credential no longer logs in, even with options fetched before deletion.
+    let (ceremony, options, _) = login_start(&stack, Some(email)).await;
+    let deleted = reqwest::Client::new()
+        .delete(stack.permesi.url(&format!("/v1/me/passkeys/{id}")))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let assertion = authenticator
+        .do_authentication(origin(CONSOLE), options)
+        .unwrap();
+    let gone = login_finish(
+        &stack,
+        &ceremony,
+        &serde_json::to_value(&assertion).unwrap(),
+    )
+    .await;
+    assert_eq!(gone.status(), StatusCode::UNAUTHORIZED);
+
+    assert_eq!(
+        failure_reasons(&stack).await,
+        [
+            "wrong_origin",
+            "wrong_rp_id",
+            "counter_regression",
+            "unknown_credential",
+        ]
+    );
+    let actions: Vec<String> = sqlx::query_scalar(
+        "SELECT action FROM audit_log WHERE action LIKE 'passkey.%' ORDER BY seq",
+    )
+    .fetch_all(&stack.pool().await)
+    .await
+    .unwrap();
+    assert_eq!(actions, ["passkey.registered", "passkey.deleted"]);
+}
+
+#[tokio::test]
+async fn unknown_emails_get_options_shaped_like_a_real_accounts() {
+    let stack = Stack::start().await;
+    let email = "pk.known@example.com";
+    let session = logged_in(&stack, email).await;
+    register(&stack, &session, &mut SoftPasskey::new(true), "Key").await;
+    let (_, _, known) = login_start(&stack, Some(email)).await;
+    let (_, _, unknown) = login_start(&stack, Some("pk.nobody@example.com")).await;
+    let (_, _, again) = login_start(&stack, Some("pk.nobody@example.com")).await;
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v["publicKey"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&known), keys(&unknown));
+    assert!(
+        !unknown["publicKey"]["allowCredentials"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        unknown["publicKey"]["allowCredentials"], again["publicKey"]["allowCredentials"],
+        "the same address always gets the same fake credentials"
+    );
+    assert_ne!(
+        unknown["publicKey"]["challenge"],
+        again["publicKey"]["challenge"]
+    );
+    // Discoverable: no email, no credentials listed.
+    let (_, _, discoverable) = login_start(&stack, None).await;
+    assert!(
+        discoverable["publicKey"]["allowCredentials"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+    );
+    // Malformed answers are 400, not 500.
+    let (ceremony, _, _) = login_start(&stack, Some(email)).await;
+    let malformed = login_finish(&stack, &ceremony, &json!({ "id": "x" })).await;
+    assert_eq!(code(malformed).await, "malformed");
+}
+
+#[tokio::test]
+async fn with_totp_on_a_passkey_login_also_needs_the_second_factor() {
+    let stack = Stack::start().await;
+    let email = "pk.mfa@example.com";
+    let session = logged_in(&stack, email).await;
+    let mut authenticator = SoftPasskey::new(true);
+    register(&stack, &session, &mut authenticator, "Key").await;
+    let (_, _, recovery) = enable_totp(&stack, &session).await;
+    let response = passkey_login(&stack, email, &mut authenticator, CONSOLE).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(cookie(&response, "permesi_session").is_none());
+    let challenge = cookie(&response, "permesi_mfa").unwrap();
+    let done = crate::mfa::second_factor(&stack, &challenge, "recovery", &recovery[0]).await;
+    assert_eq!(done.status(), StatusCode::NO_CONTENT);
+    let mfa_session = cookie(&done, "permesi_session").unwrap();
+    let sessions: Value = get(&stack, "/v1/me/sessions", Some(&mfa_session))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let current = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .unwrap();
+    assert_eq!(current["auth_methods"], json!(["otp", "hwk", "mfa"]));
+}
