@@ -58,6 +58,10 @@ pub enum ClientError {
     /// answer without one.
     #[error("invalid or missing session cookie")]
     InvalidSession,
+    /// The password was right but the account has TOTP on: log in with
+    /// `PermesiClient::login_with_code` (a TOTP code or a recovery code).
+    #[error("a second factor is required (TOTP or recovery code)")]
+    SecondFactorRequired,
 }
 
 impl ClientError {

@@ -244,6 +244,57 @@ impl PermesiClient {
     /// Logs in and keeps the session cookie. A wrong password, an unknown or unverified
     /// account all give [`ClientError::authentication_failed`].
     pub async fn login(&self, email: &str, password: &str) -> Result<(), ClientError> {
+        match self.password_step(email, password).await? {
+            None => Ok(()),
+            Some(_) => Err(ClientError::SecondFactorRequired),
+        }
+    }
+
+    /// Logs in an account with TOTP on: the password, then `code` — a 6-digit TOTP code, or a
+    /// recovery code (`xxxx-xxxx-xxxx-xxxx`). Works for accounts without TOTP too (the code is
+    /// then not used).
+    pub async fn login_with_code(
+        &self,
+        email: &str,
+        password: &str,
+        code: &str,
+    ) -> Result<(), ClientError> {
+        let Some(challenge) = self.password_step(email, password).await? else {
+            return Ok(());
+        };
+        let kind = if code.contains('-') {
+            "recovery"
+        } else {
+            "totp"
+        };
+        let token = self.admission("mfa").await?;
+        let mut cookie =
+            HeaderValue::from_str(&challenge).map_err(|_| ClientError::InvalidSession)?;
+        cookie.set_sensitive(true);
+        let response = self
+            .http
+            .post(self.url(&format!("v1/auth/mfa/{kind}"))?)
+            .header(ADMISSION_HEADER, token)
+            .header(COOKIE, cookie)
+            .json(&json!({ "code": code }))
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            return Err(refusal(response).await);
+        }
+        let session = SessionCookie::from_set_cookie(response.headers())
+            .ok_or(ClientError::InvalidSession)?;
+        self.set_session(Some(session));
+        Ok(())
+    }
+
+    /// The OPAQUE login: a session (`None`), or the MFA challenge cookie (`name=value`) when the
+    /// account needs a second factor.
+    async fn password_step(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> Result<Option<String>, ClientError> {
         let (state, request) = oc::login_start(password.as_bytes())?;
         let started: Started = self
             .post(
@@ -272,10 +323,23 @@ impl PermesiClient {
         if !response.status().is_success() {
             return Err(refusal(response).await);
         }
+        if response.status() == reqwest::StatusCode::OK {
+            // `{"mfa_required": true}` with the challenge cookie.
+            let challenge = response
+                .headers()
+                .get_all(reqwest::header::SET_COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .filter_map(|v| v.split(';').next())
+                .find(|pair| pair.starts_with("permesi_mfa="))
+                .map(str::to_owned)
+                .ok_or(ClientError::InvalidSession)?;
+            return Ok(Some(challenge));
+        }
         let cookie = SessionCookie::from_set_cookie(response.headers())
             .ok_or(ClientError::InvalidSession)?;
         self.set_session(Some(cookie));
-        Ok(())
+        Ok(None)
     }
 
     /// The logged-in account. Without a (valid) session:

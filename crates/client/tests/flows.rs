@@ -25,7 +25,7 @@ impl Stack {
         let dir = tempfile::tempdir().unwrap();
         let genesis = genesis::config::Settings {
             keys_dir: dir.path().join("genesis-keys"),
-            pow_actions: "signup:2,login:2,verify_email:2,resend_verification:2".to_owned(),
+            pow_actions: "signup:2,login:2,verify_email:2,resend_verification:2,mfa:2".to_owned(),
             rate_limit_per_ip: 1000.0,
             rate_limit_per_ip_burst: 1000.0,
             ..genesis::config::Settings::default()
@@ -280,4 +280,57 @@ async fn permesictl_signs_up_verifies_logs_in_and_out() {
         assert!(!output.contains(&cookie_value), "cookie printed");
         assert!(!output.contains("token="), "link printed");
     }
+}
+
+#[tokio::test]
+async fn accounts_with_totp_log_in_with_a_code() {
+    use permesi::mfa::totp;
+    let stack = Stack::start().await;
+    let client = stack.fast_client();
+    client.signup("totp@example.com", PASSWORD).await.unwrap();
+    client.verify_email(&stack.link(1).await).await.unwrap();
+    client.login("totp@example.com", PASSWORD).await.unwrap();
+    // Turn TOTP on through the API with the session.
+    let cookie = client.session().unwrap().to_cookie_string().to_string();
+    let http = reqwest::Client::new();
+    let enrol: serde_json::Value = http
+        .post(stack.permesi.url("/v1/me/totp/enrol"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = totp::Secret::from_base32(enrol["secret"].as_str().unwrap()).unwrap();
+    let step = totp::step_of(time::OffsetDateTime::now_utc().unix_timestamp());
+    let confirmed = http
+        .post(stack.permesi.url("/v1/me/totp/confirm"))
+        .header("cookie", &cookie)
+        .json(&serde_json::json!({ "code": totp::code_at(&secret.0, step, totp::DIGITS) }))
+        .send()
+        .await
+        .unwrap();
+    assert!(confirmed.status().is_success());
+
+    let needs = client
+        .login("totp@example.com", PASSWORD)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(needs, ClientError::SecondFactorRequired),
+        "{needs:?}"
+    );
+    let next = totp::code_at(&secret.0, step + 1, totp::DIGITS);
+    client
+        .login_with_code("totp@example.com", PASSWORD, &next)
+        .await
+        .unwrap();
+    assert_eq!(client.me().await.unwrap().email, "totp@example.com");
+    // The same code does not work twice.
+    let replayed = client
+        .login_with_code("totp@example.com", PASSWORD, &next)
+        .await
+        .unwrap_err();
+    assert_refused(&replayed, 401, "authentication_failed");
 }

@@ -91,6 +91,9 @@ enum Command {
         /// Save the session cookie in this file (created with mode 0600) for `me` and `logout`.
         #[arg(long)]
         session_file: Option<PathBuf>,
+        /// A TOTP code or a recovery code, for accounts with TOTP on.
+        #[arg(long)]
+        code: Option<String>,
     },
     /// Print the logged-in account as JSON.
     Me {
@@ -176,10 +179,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Login {
             email,
             session_file,
+            code,
         } => {
             let client = permesi()?;
             let password = password(false)?;
-            client.login(&email, &password).await?;
+            match &code {
+                Some(code) => client.login_with_code(&email, &password, code).await?,
+                None => client.login(&email, &password).await?,
+            }
             if let (Some(file), Some(session)) = (&session_file, client.session()) {
                 write_session(file, &session)?;
             }
