@@ -355,3 +355,75 @@ async fn with_totp_on_a_passkey_login_also_needs_the_second_factor() {
         .unwrap();
     assert_eq!(current["auth_methods"], json!(["otp", "hwk", "mfa"]));
 }
+
+#[tokio::test]
+async fn a_discoverable_passkey_names_its_user_and_logs_in_without_an_email() {
+    let stack = Stack::start().await;
+    let email = "pk.usernameless@example.com";
+    let session = logged_in(&stack, email).await;
+    let mut authenticator = SoftPasskey::new(true);
+    register(&stack, &session, &mut authenticator, "Phone").await;
+    let me: Value = get(&stack, "/v1/me", Some(&session))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let user = uuid::Uuid::parse_str(me["id"].as_str().unwrap()).unwrap();
+    let other = logged_in(&stack, "pk.other@example.com").await;
+    let other: Value = get(&stack, "/v1/me", Some(&other))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let other = uuid::Uuid::parse_str(other["id"].as_str().unwrap()).unwrap();
+
+    // The software authenticator keeps no resident keys: it is told its credential id, and the
+    // user handle a resident credential returns (not covered by the signature) is added.
+    let assertion_for = |handle: uuid::Uuid,
+                         options: RequestChallengeResponse,
+                         authenticator: &mut SoftPasskey,
+                         id: &[u8]| {
+        let mut options = options;
+        options.public_key.allow_credentials = vec![webauthn_rs_proto::AllowCredentials {
+            type_: "public-key".to_owned(),
+            id: id.to_vec(),
+            transports: None,
+        }];
+        let mut assertion = serde_json::to_value(
+            authenticator
+                .do_authentication(origin(CONSOLE), options)
+                .unwrap(),
+        )
+        .unwrap();
+        assertion["response"]["userHandle"] = json!(base64_url(handle.as_bytes()));
+        assertion
+    };
+    let credential_id: Vec<u8> = sqlx::query_scalar("SELECT credential_id FROM passkeys")
+        .fetch_one(&stack.pool().await)
+        .await
+        .unwrap();
+
+    let (ceremony, options, _) = login_start(&stack, None).await;
+    let foreign = assertion_for(other, options, &mut authenticator, &credential_id);
+    assert_eq!(
+        code(login_finish(&stack, &ceremony, &foreign).await).await,
+        "authentication_failed"
+    );
+    let (ceremony, options, _) = login_start(&stack, None).await;
+    let assertion = assertion_for(user, options, &mut authenticator, &credential_id);
+    let done = login_finish(&stack, &ceremony, &assertion).await;
+    assert_eq!(done.status(), StatusCode::NO_CONTENT);
+    let session = cookie(&done, "permesi_session").unwrap();
+    let me: Value = get(&stack, "/v1/me", Some(&session))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email"], email);
+    assert_eq!(failure_reasons(&stack).await, ["foreign_credential"]);
+}
+
+fn base64_url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
