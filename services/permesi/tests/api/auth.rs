@@ -44,14 +44,7 @@ impl Stack {
         let genesis = TestServer::start(Genesis::build(genesis).await.unwrap().router).await;
         let database_url = testkit::fresh_database("permesi_auth").await;
         let mail = dir.path().join("mail");
-        let settings = Settings {
-            database_url: Some(database_url.clone().into()),
-            redis_url: Some(testkit::redis_url().into()),
-            keys_dir: dir.path().join("permesi-keys"),
-            admission_paserk_url: Some(genesis.url("/paserk.json")),
-            email_mail_dir: mail.clone(),
-            ..Settings::default()
-        };
+        let settings = permesi_settings(&dir, &database_url, &genesis);
         let permesi = TestServer::start(Permesi::build(tune(settings)).await.unwrap().router).await;
         Self {
             genesis,
@@ -62,6 +55,15 @@ impl Stack {
             dir,
             http: reqwest::Client::new(),
         }
+    }
+
+    /// Stops permesi and starts a new one over the same database, keys and cache (what a
+    /// restart or another replica sees). Default settings only.
+    pub async fn restart_permesi(&mut self) {
+        let settings = permesi_settings(&self.dir, &self.database_url, &self.genesis);
+        let fresh = TestServer::start(Permesi::build(settings).await.unwrap().router).await;
+        let old = std::mem::replace(&mut self.permesi, fresh);
+        old.shutdown().await.unwrap();
     }
 
     /// permesi's local key folder (for its command line).
@@ -192,6 +194,17 @@ impl Stack {
             .await
             .unwrap()
             .0
+    }
+}
+
+fn permesi_settings(dir: &tempfile::TempDir, database_url: &str, genesis: &TestServer) -> Settings {
+    Settings {
+        database_url: Some(database_url.to_owned().into()),
+        redis_url: Some(testkit::redis_url().into()),
+        keys_dir: dir.path().join("permesi-keys"),
+        admission_paserk_url: Some(genesis.url("/paserk.json")),
+        email_mail_dir: dir.path().join("mail"),
+        ..Settings::default()
     }
 }
 

@@ -427,3 +427,25 @@ fn base64_url(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
+
+#[tokio::test]
+async fn passkeys_and_totp_survive_a_restart() {
+    let mut stack = Stack::start().await;
+    let email = "pk.restart@example.com";
+    let session = logged_in(&stack, email).await;
+    let mut authenticator = SoftPasskey::new(true);
+    register(&stack, &session, &mut authenticator, "Key").await;
+    let (secret, step, _) = enable_totp(&stack, &session).await;
+    stack.restart_permesi().await;
+    // The old session is still valid on the new process (it lives in PostgreSQL).
+    assert_eq!(
+        get(&stack, "/v1/me", Some(&session)).await.status(),
+        StatusCode::OK
+    );
+    let response = passkey_login(&stack, email, &mut authenticator, CONSOLE).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let challenge = cookie(&response, "permesi_mfa").unwrap();
+    let code = permesi::mfa::totp::code_at(&secret.0, step + 1, permesi::mfa::totp::DIGITS);
+    let done = crate::mfa::second_factor(&stack, &challenge, "totp", &code).await;
+    assert_eq!(done.status(), StatusCode::NO_CONTENT);
+}
