@@ -291,11 +291,12 @@ async fn set_status(
             ended.as_ref().map_or(0, crate::sessions::Revocations::len),
         );
     state.audit.append(&mut tx, &record, now).await?;
-    tx.commit().await?;
-    Ok(match ended {
-        Some(ended) => state.sessions.forget(ended, now).await,
+    let ended = match ended {
+        Some(ended) => state.sessions.forget(ended, now).await?,
         None => 0,
-    })
+    };
+    tx.commit().await?;
+    Ok(ended)
 }
 
 /// What an operator action did.
@@ -373,8 +374,8 @@ pub async fn end_sessions(
     .target("user", user)
     .detail("sessions_ended", ended.len());
     state.audit.append(&mut tx, &record, now).await?;
+    let sessions_ended = state.sessions.forget(ended, now).await?;
     tx.commit().await?;
-    let sessions_ended = state.sessions.forget(ended, now).await;
     Ok(Json(AdminDone { sessions_ended }))
 }
 

@@ -289,6 +289,7 @@ pub async fn password_finish(
     .target("user", user)
     .detail("sessions_ended", ended.len());
     parts.audit.append(&mut tx, &entry, now).await?;
+    let ended = parts.sessions.forget(ended, now).await?;
     tx.commit().await?;
-    Ok(parts.sessions.forget(ended, now).await)
+    Ok(ended)
 }

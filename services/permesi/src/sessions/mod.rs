@@ -25,9 +25,10 @@
 //! deletes the entry; every lookup reads both keys in one `MGET`, and a tombstone wins over
 //! any entry, however late that entry was written. Entries live at most [`CACHE_TTL`] (and
 //! never past the session's idle or absolute expiry), and every slide goes through an
-//! `UPDATE` guarded by `revoked_at IS NULL`: if the cache cannot be written at revocation
-//! (logged), a stale entry survives at most [`CACHE_TTL`]. Cache errors on lookup fall back
-//! to PostgreSQL.
+//! `UPDATE` guarded by `revoked_at IS NULL`. Tombstones are written *before* the revocation
+//! commits, and a revocation whose tombstone cannot be written is not committed (503): a
+//! cached entry never outlives a committed revocation. Cache errors on lookup fall back to
+//! PostgreSQL.
 
 mod cache;
 mod cookie;
@@ -139,6 +140,9 @@ pub enum SessionError {
     /// The audit entry could not be written (nothing was changed).
     #[error("audit: {0}")]
     Audit(#[from] crate::audit::AuditError),
+    /// The cache could not record a revocation (nothing was changed).
+    #[error("session cache unavailable")]
+    Cache,
 }
 
 impl SessionError {
@@ -151,6 +155,7 @@ impl SessionError {
             Self::CorruptData => "corrupt_data",
             Self::Database(_) => "database",
             Self::Audit(_) => "audit",
+            Self::Cache => "cache",
         }
     }
 }
@@ -271,7 +276,7 @@ pub struct SessionInfo {
 
 /// Sessions revoked in a transaction, to drop from the cache once it commits
 /// ([`Sessions::forget`]).
-#[must_use = "pass to Sessions::forget after the transaction commits"]
+#[must_use = "pass to Sessions::forget before the transaction commits"]
 #[derive(Debug)]
 pub struct Revocations(Vec<store::Revoked>);
 
@@ -481,8 +486,8 @@ impl Sessions {
             .target("session", session_id.0);
             self.audit.append(&mut tx, &record, now).await?;
         }
+        self.invalidate(&revoked, now).await?;
         tx.commit().await?;
-        self.invalidate(&revoked, now).await;
         Ok(!revoked.is_empty())
     }
 
@@ -502,14 +507,14 @@ impl Sessions {
                 .target("session", r.id);
             self.audit.append(&mut tx, &record, now).await?;
         }
+        self.invalidate(&revoked, now).await?;
         tx.commit().await?;
-        self.invalidate(&revoked, now).await;
         Ok(!revoked.is_empty())
     }
 
     /// Revokes every active session of `user_id` but `keep` on `conn`, the caller's
     /// transaction (password change, an operator ending a user's sessions), which also writes
-    /// the audit entry. After it commits, pass the result to [`Sessions::forget`].
+    /// the audit entry. Before it commits, pass the result to [`Sessions::forget`].
     pub async fn revoke_all_except(
         &self,
         conn: &mut sqlx::PgConnection,
@@ -522,10 +527,15 @@ impl Sessions {
         ))
     }
 
-    /// Drops committed revocations from the cache; returns how many sessions they ended.
-    pub async fn forget(&self, revocations: Revocations, now: OffsetDateTime) -> u64 {
-        self.invalidate(&revocations.0, now).await;
-        u64::try_from(revocations.0.len()).unwrap_or(u64::MAX)
+    /// Marks revocations in the cache, before their transaction commits; returns how many
+    /// sessions they end. An error means the transaction must not commit (fail closed).
+    pub async fn forget(
+        &self,
+        revocations: Revocations,
+        now: OffsetDateTime,
+    ) -> Result<u64, SessionError> {
+        self.invalidate(&revocations.0, now).await?;
+        Ok(u64::try_from(revocations.0.len()).unwrap_or(u64::MAX))
     }
 
     /// `user_id`'s active sessions at `now`, most recently used first.
@@ -537,16 +547,27 @@ impl Sessions {
         store::list(&self.pool, user_id, now).await
     }
 
-    async fn invalidate(&self, revoked: &[store::Revoked], now: OffsetDateTime) {
+    /// Writes the tombstones of `revoked` *before* the revocation commits. Tombstones win over
+    /// cached entries, so a tombstone for a revocation that then fails to commit only ends the
+    /// session early; a revocation whose tombstone cannot be written is not committed, so a
+    /// cached entry can never outlive a committed revocation (fail closed).
+    async fn invalidate(
+        &self,
+        revoked: &[store::Revoked],
+        now: OffsetDateTime,
+    ) -> Result<(), SessionError> {
         let Some(client) = &self.cache else {
-            return;
+            return Ok(());
         };
         for r in revoked {
-            if let Err(e) = cache::revoke(client, &r.hash, r.absolute_expires_at, now).await {
-                // Bounded: entries live at most CACHE_TTL, and slides re-check the database.
-                tracing::warn!(session_id = %r.id, error = %e, "session cache invalidation failed");
-            }
+            cache::revoke(client, &r.hash, r.absolute_expires_at, now)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(session_id = %r.id, error = %e, "session cache invalidation failed; revocation not committed");
+                    SessionError::Cache
+                })?;
         }
+        Ok(())
     }
 }
 

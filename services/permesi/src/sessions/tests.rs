@@ -54,8 +54,9 @@ async fn revoke_all(
         .revoke_all_except(&mut tx, user, keep, now)
         .await
         .unwrap();
+    let ended = sessions.forget(revoked, now).await.unwrap();
     tx.commit().await.unwrap();
-    sessions.forget(revoked, now).await
+    ended
 }
 
 fn policy() -> SessionPolicy {
@@ -786,4 +787,82 @@ fn policies_are_validated() {
     ] {
         assert_eq!(AuthMethod::parse(m.as_str()), Some(m));
     }
+}
+
+/// A cache client that may read but not write (a Redis ACL user), as when writes fail.
+async fn read_only_cache() -> Cache {
+    let url = url::Url::parse(&testkit::redis_url()).unwrap();
+    let user = format!("ro_{}", Uuid::new_v4().simple());
+    let status = std::process::Command::new("redis-cli")
+        .args([
+            "-h",
+            url.host_str().unwrap(),
+            "-p",
+            &url.port().unwrap_or(6379).to_string(),
+        ])
+        .args([
+            "ACL",
+            "SETUSER",
+            &user,
+            "on",
+            ">pw",
+            "~*",
+            "&*",
+            "+@read",
+            "+@connection",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut ro = url.clone();
+    ro.set_username(&user).unwrap();
+    ro.set_password(Some("pw")).unwrap();
+    server::backends::connect_cache(&server::Secret::new(ro.to_string()))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_revocation_the_cache_cannot_record_is_not_committed() {
+    let env = env("sessions_cache_ro").await;
+    let user = env.user().await;
+    let now = t0();
+    let (session, cookie) = env.login(user, now).await;
+    // Cached by a healthy replica.
+    assert!(
+        env.cached
+            .authenticate(&cookie, now)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let crippled = Sessions::new(
+        env.pool.clone(),
+        Some(read_only_cache().await),
+        policy(),
+        audit_log(),
+    );
+    // Reads still work, and serve the cached entry.
+    assert!(crippled.authenticate(&cookie, now).await.unwrap().is_some());
+    // The revocation cannot write its tombstone: refused, and nothing committed.
+    let refused = crippled.revoke(session.id, user, &ctx(None), now).await;
+    assert!(matches!(refused, Err(SessionError::Cache)), "{refused:?}");
+    let refused = crippled
+        .revoke_presented(&cookie, Action::Logout, &ctx(None), now)
+        .await;
+    assert!(matches!(refused, Err(SessionError::Cache)), "{refused:?}");
+    let listed = env.plain.list(user, now).await.unwrap();
+    assert_eq!(
+        listed.len(),
+        1,
+        "the row is still active: nothing half-done"
+    );
+    // A healthy replica's revocation wins over every cache entry at once.
+    assert!(
+        env.cached
+            .revoke(session.id, user, &ctx(None), now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(crippled.authenticate(&cookie, now).await.unwrap(), None);
 }
