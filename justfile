@@ -85,6 +85,10 @@ web:
 web-build:
     bash scripts/web.sh build
 
+# The console's end-to-end tests in headless Chromium (own stack on :18000-18090)
+test-browser:
+    bash scripts/browser/run.sh
+
 # TLS front: https://permesi.localhost, api.permesi.localhost, genesis.permesi.localhost
 haproxy:
     bash scripts/haproxy.sh start

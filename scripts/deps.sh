@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Install what the dev stack and the tests need, only when it is missing.
 #
-#   scripts/deps.sh [--no-web] [--no-tmux]
+#   scripts/deps.sh [--no-web] [--no-tmux] [--no-browser]
 #
 # System packages (apt): PostgreSQL server + client, redis-server (unless
-# valkey-server is on PATH), tmux, curl. `apt-get update` runs only when
+# valkey-server is on PATH), tmux, curl, chromium (the console's browser tests;
+# not with --no-browser). `apt-get update` runs only when
 # something has to be installed (and not when the package lists are fresh).
 # Rust: rustfmt and clippy components. Console tools: `scripts/web.sh install`
 # when that script exists.
@@ -13,11 +14,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 want_web=1
 want_tmux=1
+want_browser=1
 for arg in "$@"; do
   case "$arg" in
     --no-web) want_web=0 ;;
     --no-tmux) want_tmux=0 ;;
-    *) die "usage: scripts/deps.sh [--no-web] [--no-tmux]" ;;
+    --no-browser) want_browser=0 ;;
+    *) die "usage: scripts/deps.sh [--no-web] [--no-tmux] [--no-browser]" ;;
   esac
 done
 
@@ -28,6 +31,7 @@ pg_bindir >/dev/null 2>&1 || pkgs+=(postgresql)
 have runuser || pkgs+=(util-linux)
 have valkey-server || have redis-server || pkgs+=(redis-server)
 if ((want_tmux)); then have tmux || pkgs+=(tmux); fi
+if ((want_browser)); then [[ -x /usr/bin/chromium ]] || pkgs+=(chromium); fi
 
 apt_lists_fresh() {
   # Something updated the lists in the last hour (CI runs apt-get update first).

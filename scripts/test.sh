@@ -8,7 +8,9 @@
 # 127.0.0.1:6380, always stops them on exit, and exports:
 #   PERMESI_TEST_DATABASE_URL  superuser URL to the test cluster's `postgres` db
 #   PERMESI_TEST_REDIS_URL     redis://127.0.0.1:6380
-# Then: cargo fmt --check, clippy -D warnings, cargo test, scripts/web.sh build.
+# Then: cargo fmt --check, clippy -D warnings, cargo test, scripts/web.sh build, and the
+# console's end-to-end tests in headless Chromium (scripts/browser/run.sh; screenshots in
+# test-artifacts/browser/; SKIP_BROWSER_TESTS=1 leaves them out).
 # Stops at the first failure with a non-zero exit.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -68,6 +70,11 @@ step cargo clippy --workspace --all-targets -- -D warnings
 step cargo test --workspace "$@"
 if [[ -f "$ROOT/scripts/web.sh" ]]; then
   step bash "$ROOT/scripts/web.sh" build
+  if [[ "${SKIP_BROWSER_TESTS:-}" == 1 ]]; then
+    warn "SKIP_BROWSER_TESTS=1: browser tests skipped"
+  elif [[ -f "$ROOT/scripts/browser/run.sh" ]]; then
+    step bash "$ROOT/scripts/browser/run.sh"
+  fi
 else
   warn "scripts/web.sh not found: console build skipped"
 fi

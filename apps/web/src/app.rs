@@ -8,13 +8,19 @@ use leptos_router::{
 };
 
 use crate::{
-    config,
-    pages::{NotFound, StatusPage},
+    client, config,
+    pages::{
+        AcceptInvitationPage, AdminClaimPage, AdminPage, ConsentPage, EnvironmentPage, LoginPage,
+        NotFound, OrgPage, OrgsPage, ProjectPage, SecurityPage, SignupPage, StatusPage,
+        VerifyEmailPage,
+    },
+    session::{self, Auth},
 };
 
 /// Root component.
 #[component]
 pub fn App() -> impl IntoView {
+    session::provide();
     view! {
         <Router>
             <div class="flex min-h-screen flex-col bg-slate-50 text-slate-900">
@@ -28,6 +34,18 @@ pub fn App() -> impl IntoView {
                 <main id="main" tabindex="-1" class="mx-auto w-full max-w-5xl flex-1 px-4 py-6 focus:outline-none sm:px-6 sm:py-10">
                     <Routes fallback=|| view! { <NotFound /> }>
                         <Route path=path!("/") view=StatusPage />
+                        <Route path=path!("/signup") view=SignupPage />
+                        <Route path=path!("/verify-email") view=VerifyEmailPage />
+                        <Route path=path!("/login") view=LoginPage />
+                        <Route path=path!("/consent") view=ConsentPage />
+                        <Route path=path!("/console/me/security") view=SecurityPage />
+                        <Route path=path!("/console/orgs") view=OrgsPage />
+                        <Route path=path!("/console/orgs/:org") view=OrgPage />
+                        <Route path=path!("/console/orgs/:org/projects/:project") view=ProjectPage />
+                        <Route path=path!("/console/orgs/:org/projects/:project/environments/:env") view=EnvironmentPage />
+                        <Route path=path!("/invitations/accept") view=AcceptInvitationPage />
+                        <Route path=path!("/admin") view=AdminPage />
+                        <Route path=path!("/admin/claim") view=AdminClaimPage />
                     </Routes>
                 </main>
                 <Footer />
@@ -36,11 +54,20 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// Sections that will exist; shown greyed out until their pages land.
-const UPCOMING: [&str; 3] = ["Sign in", "Organizations", "Admin"];
+const NAV_LINK: &str = "block whitespace-nowrap rounded-md px-3 py-2 font-medium text-slate-700 hover:bg-slate-100 hover:text-slate-900 focus-visible:outline-2 focus-visible:outline-indigo-600 aria-[current=page]:bg-indigo-50 aria-[current=page]:text-indigo-700";
 
 #[component]
 fn Header() -> impl IntoView {
+    let session = session::use_session();
+    let logout = move |_| {
+        leptos::task::spawn_local(async move {
+            let _ = client::logout().await;
+            session.refresh();
+            if let Some(w) = web_sys::window() {
+                let _ = w.location().set_href("/login");
+            }
+        });
+    };
     view! {
         <header class="border-b border-slate-200 bg-white">
             <div class="mx-auto flex w-full max-w-5xl flex-wrap items-center justify-between gap-x-6 gap-y-2 px-4 py-3 sm:px-6">
@@ -56,33 +83,22 @@ fn Header() -> impl IntoView {
                         "console"
                     </span>
                 </A>
-                <nav aria-label="Main" class="-mx-1 overflow-x-auto">
+                <nav aria-label="Main" class="-mx-1 max-w-full overflow-x-auto">
                     <ul class="flex items-center gap-1 text-sm">
-                        <li>
-                            <A
-                                href="/"
-                                exact=true
-                                attr:class="block rounded-md px-3 py-2 font-medium text-slate-700 hover:bg-slate-100 hover:text-slate-900 focus-visible:outline-2 focus-visible:outline-indigo-600 aria-[current=page]:bg-indigo-50 aria-[current=page]:text-indigo-700"
-                            >
-                                "Status"
-                            </A>
-                        </li>
-                        {UPCOMING
-                            .iter()
-                            .map(|name| {
-                                view! {
-                                    <li>
-                                        <span
-                                            aria-disabled="true"
-                                            title="Coming soon"
-                                            class="block cursor-not-allowed whitespace-nowrap rounded-md px-3 py-2 text-slate-400"
-                                        >
-                                            {*name}
-                                        </span>
-                                    </li>
-                                }
-                            })
-                            .collect_view()}
+                        <li><A href="/" exact=true attr:class=NAV_LINK>"Status"</A></li>
+                        {move || match session.0.get() {
+                            Auth::User(me) => view! {
+                                <li><A href="/console/orgs" attr:class=NAV_LINK>"Organizations"</A></li>
+                                <li><A href="/console/me/security" attr:class=NAV_LINK>"Security"</A></li>
+                                <li><A href="/admin" exact=true attr:class=NAV_LINK>"Admin"</A></li>
+                                <li class="hidden max-w-[12rem] truncate px-2 text-slate-500 md:block" data-testid="whoami">{me.email}</li>
+                                <li><button type="button" class=NAV_LINK on:click=logout>"Sign out"</button></li>
+                            }.into_any(),
+                            _ => view! {
+                                <li><A href="/login" attr:class=NAV_LINK>"Sign in"</A></li>
+                                <li><A href="/signup" attr:class=NAV_LINK>"Sign up"</A></li>
+                            }.into_any(),
+                        }}
                     </ul>
                 </nav>
             </div>

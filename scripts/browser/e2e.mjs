@@ -1,0 +1,409 @@
+// End-to-end scenarios of the permesi console in headless Chromium. Started by run.sh, which
+// brings up the stack and sets CONSOLE_URL, API_URL, MAIL_DIR, ARTIFACTS, RP_PORT, CHROMIUM and
+// OPERATOR_TOKEN_CMD. No sleeps: every step waits for a selector, a URL or a response.
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { execSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const env = (k) => process.env[k] || (() => { throw new Error(`${k} not set`); })();
+const CONSOLE = env('CONSOLE_URL');
+const API = env('API_URL');
+const MAIL_DIR = env('MAIL_DIR');
+const ART = env('ARTIFACTS');
+const RP_PORT = Number(env('RP_PORT'));
+const RP = `http://localhost:${RP_PORT}`;
+const REDIRECT_URI = `${RP}/callback`;
+
+const run = Date.now().toString(36);
+const email = `browser-${run}@example.com`;
+const password = `correct horse ${run} battery`;
+let shot = 0;
+const results = [];
+
+// ---- helpers ------------------------------------------------------------------------------
+
+async function screenshot(page, name) {
+  shot += 1;
+  const file = join(ART, `${String(shot).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+}
+
+function base32Decode(s) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0;
+  let value = 0;
+  const out = [];
+  for (const c of s.replace(/=+$/, '').replace(/\s/g, '').toUpperCase()) {
+    const i = alphabet.indexOf(c);
+    if (i < 0) throw new Error(`bad base32 char ${c}`);
+    value = (value << 5) | i;
+    bits += 5;
+    if (bits >= 8) {
+      out.push((value >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  return Buffer.from(out);
+}
+
+function totpAt(secret, step) {
+  const msg = Buffer.alloc(8);
+  msg.writeBigInt64BE(BigInt(step));
+  const h = createHmac('sha1', base32Decode(secret)).update(msg).digest();
+  const o = h[19] & 0x0f;
+  const n = ((h[o] & 0x7f) << 24) | (h[o + 1] << 16) | (h[o + 2] << 8) | h[o + 3];
+  return String(n % 1e6).padStart(6, '0');
+}
+
+// permesi accepts each step once, newer than the last used, within ±1 step of now.
+let lastStep = 0;
+async function totpCode(secret) {
+  const now = () => Math.floor(Date.now() / 1000 / 30);
+  let step = Math.max(now(), lastStep + 1);
+  if (step > now() + 1) {
+    // The next usable code is two steps ahead: wait for the clock, not for the page.
+    await new Promise((r) => setTimeout(r, (30 - ((Date.now() / 1000) % 30)) * 1000 + 200));
+    step = Math.max(now(), lastStep + 1);
+  }
+  lastStep = step;
+  return totpAt(secret, step);
+}
+
+function decodeQuotedPrintable(s) {
+  return s.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+}
+
+async function verificationLink(to) {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    for (const f of readdirSync(MAIL_DIR).filter((n) => n.endsWith('.eml')).sort().reverse()) {
+      const raw = readFileSync(join(MAIL_DIR, f), 'utf8');
+      if (!raw.includes(`To: ${to}`)) continue;
+      const m = decodeQuotedPrintable(raw).match(/https?:\/\/\S+\/verify-email\?token=[A-Za-z0-9_-]+/);
+      if (m) return m[0];
+    }
+    await new Promise((r) => setTimeout(r, 100)); // the mail file is written by permesi
+  }
+  throw new Error(`no verification mail for ${to} in ${MAIL_DIR}`);
+}
+
+async function step(name, fn) {
+  const t = Date.now();
+  process.stdout.write(`browser: ${name} … `);
+  await fn();
+  const secs = ((Date.now() - t) / 1000).toFixed(1);
+  console.log(`ok (${secs}s)`);
+  results.push({ name, ok: true, secs });
+}
+
+function skip(name, why) {
+  console.log(`browser: ${name} … SKIPPED: ${why}`);
+  results.push({ name, ok: true, skipped: why });
+}
+
+async function passwordLogin(page, { totpSecret } = {}) {
+  await page.getByLabel('Email', { exact: true }).fill(email);
+  await page.getByRole('button', { name: 'Use a password instead' }).click();
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  if (totpSecret) {
+    const field = page.getByLabel('Code from your authenticator app');
+    await field.waitFor();
+    await screenshot(page, 'login-mfa');
+    await field.fill(await totpCode(totpSecret));
+    await page.getByRole('button', { name: 'Verify' }).click();
+  }
+}
+
+async function signOut(page) {
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL(/\/login$/);
+  await page.getByRole('link', { name: 'Sign up' }).waitFor();
+}
+
+// ---- the test relying party (OIDC) ----------------------------------------------------------
+
+function startRelyingParty(discovery, clientId, clientSecret) {
+  const pending = new Map();
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url, RP);
+    try {
+      if (url.pathname === '/start') {
+        const state = randomBytes(16).toString('base64url');
+        const nonce = randomBytes(16).toString('base64url');
+        const verifier = randomBytes(32).toString('base64url');
+        pending.set(state, { nonce, verifier });
+        const auth = new URL(discovery.authorization_endpoint);
+        auth.search = new URLSearchParams({
+          response_type: 'code', client_id: clientId, redirect_uri: REDIRECT_URI,
+          scope: 'openid email', state, nonce,
+          code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+          code_challenge_method: 'S256',
+        }).toString();
+        res.writeHead(302, { location: auth.toString() }).end();
+        return;
+      }
+      if (url.pathname === '/callback') {
+        const p = pending.get(url.searchParams.get('state'));
+        if (!p) throw new Error(`unknown state; query: ${url.search}`);
+        if (url.searchParams.get('error')) throw new Error(`authorization error: ${url.search}`);
+        const tokenRes = await fetch(discovery.token_endpoint, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/x-www-form-urlencoded',
+            authorization: `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`,
+          },
+          body: new URLSearchParams({
+            grant_type: 'authorization_code', code: url.searchParams.get('code'),
+            redirect_uri: REDIRECT_URI, code_verifier: p.verifier,
+          }),
+        });
+        const tokens = await tokenRes.json();
+        if (!tokenRes.ok || !tokens.id_token) throw new Error(`token endpoint: ${tokenRes.status} ${JSON.stringify(tokens)}`);
+        const claims = JSON.parse(Buffer.from(tokens.id_token.split('.')[1], 'base64url').toString());
+        if (claims.nonce !== p.nonce) throw new Error('nonce mismatch');
+        res.writeHead(200, { 'content-type': 'text/html' });
+        res.end(`<!doctype html><title>RP</title><h1>Signed in</h1><pre id="claims">${JSON.stringify(claims, null, 2).replace(/</g, '&lt;')}</pre>`);
+        return;
+      }
+      res.writeHead(404).end();
+    } catch (e) {
+      res.writeHead(500, { 'content-type': 'text/html' });
+      res.end(`<!doctype html><title>RP error</title><pre id="rp-error">${String(e).replace(/</g, '&lt;')}</pre>`);
+    }
+  });
+  return new Promise((resolve) => server.listen(RP_PORT, '127.0.0.1', () => resolve(server)));
+}
+
+// ---- scenarios ------------------------------------------------------------------------------
+
+const browser = await chromium.launch({
+  executablePath: env('CHROMIUM'),
+  headless: !process.env.BROWSER_HEADED,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+// permesi's default console URL (http://localhost:8080) may appear in redirects: send them to
+// the console under test.
+await context.route(/^http:\/\/localhost:8080\//, (route) => {
+  const u = new URL(route.request().url());
+  return route.fulfill({ status: 302, headers: { location: `${CONSOLE}${u.pathname}${u.search}` } });
+});
+const page = await context.newPage();
+page.setDefaultTimeout(60_000);
+const consoleLog = [];
+page.on('console', (m) => consoleLog.push(`[${m.type()}] ${m.text()}`));
+page.on('pageerror', (e) => consoleLog.push(`[pageerror] ${e.message}`));
+
+let totpSecret;
+let clientId;
+let clientSecret;
+let rp;
+try {
+  await step('status page shows both services', async () => {
+    await page.goto(`${CONSOLE}/`);
+    await page.getByText('All services operational').waitFor();
+    await screenshot(page, 'status');
+  });
+
+  await step('sign up (PoW + OPAQUE in WASM)', async () => {
+    await page.goto(`${CONSOLE}/signup`);
+    await screenshot(page, 'signup');
+    await page.getByLabel('Email', { exact: true }).fill(email);
+    await page.getByLabel('Password', { exact: true }).fill(password);
+    await page.getByLabel('Confirm password').fill(password);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByTestId('check-email').waitFor({ timeout: 120_000 });
+    await screenshot(page, 'signup-check-email');
+  });
+
+  await step('verify the email from the dev mail folder', async () => {
+    const link = await verificationLink(email);
+    await page.goto(link.replace(/^https?:\/\/[^/]+/, CONSOLE));
+    await page.getByTestId('verified').waitFor();
+    await screenshot(page, 'verified');
+  });
+
+  await step('wrong password: a non-enumerating error', async () => {
+    await page.goto(`${CONSOLE}/login`);
+    await screenshot(page, 'login');
+    await page.getByLabel('Email', { exact: true }).fill(email);
+    await page.getByRole('button', { name: 'Use a password instead' }).click();
+    await page.getByLabel('Password', { exact: true }).fill(`${password}x`);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByTestId('error').getByText('Wrong email or password').waitFor({ timeout: 120_000 });
+  });
+
+  await step('log in with the password', async () => {
+    await page.goto(`${CONSOLE}/login`);
+    await passwordLogin(page);
+    await page.waitForURL(/\/console\/me\/security$/, { timeout: 120_000 });
+    await page.getByTestId('whoami').getByText(email).waitFor();
+    await page.getByTestId('totp-off').waitFor();
+    await screenshot(page, 'security');
+  });
+
+  await step('add a passkey (virtual authenticator), rename it', async () => {
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('WebAuthn.enable');
+    await cdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
+    });
+    await page.getByLabel('Name of the new passkey').fill('Laptop');
+    await page.getByRole('button', { name: 'Add a passkey' }).click();
+    await page.getByText('Passkey added.').waitFor();
+    await page.getByTestId('passkey-list').getByText('Laptop').waitFor();
+    await page.getByTestId('passkey-list').getByRole('button', { name: 'Rename' }).click();
+    await page.getByLabel('New name').fill('Work laptop');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByTestId('passkey-name').getByText('Work laptop').waitFor();
+    await screenshot(page, 'security-passkey');
+  });
+
+  await step('log in with the passkey alone (email first)', async () => {
+    await signOut(page);
+    await page.getByLabel('Email', { exact: true }).fill(email);
+    await page.getByRole('button', { name: 'Continue with a passkey' }).click();
+    await page.waitForURL(/\/console\/me\/security$/);
+    await page.getByTestId('whoami').getByText(email).waitFor();
+  });
+
+  await step('log in with the passkey alone (no email: discoverable)', async () => {
+    await signOut(page);
+    await page.getByRole('button', { name: 'Sign in with a passkey without typing an email' }).click();
+    await page.waitForURL(/\/console\/me\/security$/);
+    await page.getByTestId('whoami').getByText(email).waitFor();
+  });
+
+  await step('enrol TOTP (QR, confirm, recovery codes shown once)', async () => {
+    await page.getByRole('button', { name: 'Set up an authenticator app' }).click();
+    totpSecret = (await page.getByTestId('totp-secret').textContent()).trim();
+    await page.getByRole('img', { name: 'QR code of the TOTP key' }).locator('svg').waitFor();
+    await screenshot(page, 'totp-enrol');
+    await page.getByLabel('Code from the app').fill(await totpCode(totpSecret));
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    const codes = (await page.getByTestId('recovery-codes').textContent()).trim().split(/\s+/);
+    if (codes.length < 5) throw new Error(`expected recovery codes, got ${codes}`);
+    await page.getByTestId('totp-on').waitFor();
+    await screenshot(page, 'totp-on');
+  });
+
+  await step('log in with password + TOTP code', async () => {
+    await signOut(page);
+    await passwordLogin(page, { totpSecret });
+    await page.waitForURL(/\/console\/me\/security$/);
+    await page.getByTestId('session-list').waitFor();
+  });
+
+  await step('create an organization, project, environments, application', async () => {
+    await page.getByRole('link', { name: 'Organizations' }).click();
+    await page.waitForURL(/\/console\/orgs$/);
+    await page.getByText('None yet').waitFor();
+    await page.getByLabel('Name', { exact: true }).fill(`Acme ${run}`);
+    await page.getByRole('button', { name: 'Create organization' }).click();
+    await page.getByTestId('org-list').getByRole('link', { name: `Acme ${run}` }).click();
+    await page.waitForURL(/\/console\/orgs\/acme-/);
+    await page.getByTestId('member-list').getByText(email).waitFor();
+    await page.getByLabel('Name', { exact: true }).fill('Shop');
+    await page.getByRole('button', { name: 'Create project' }).click();
+    await screenshot(page, 'org');
+    await page.getByTestId('project-list').getByRole('link', { name: 'Shop' }).click();
+    await page.waitForURL(/\/projects\/shop$/);
+    await page.getByText('create production first').waitFor();
+    await page.getByLabel('Name', { exact: true }).fill('Production');
+    await page.getByRole('button', { name: 'Create environment' }).click();
+    await page.getByTestId('env-list').getByRole('link', { name: 'Production' }).waitFor();
+    // After production exists the tier defaults to staging.
+    await page.waitForFunction(() => document.getElementById('env-tier')?.value === 'staging');
+    await page.getByLabel('Name', { exact: true }).fill('Staging');
+    await page.getByRole('button', { name: 'Create environment' }).click();
+    await page.getByTestId('env-list').getByRole('link', { name: 'Staging' }).waitFor();
+    await screenshot(page, 'project');
+    await page.getByTestId('env-list').getByRole('link', { name: 'Production' }).click();
+    await page.waitForURL(/\/environments\/production$/);
+    await page.getByLabel('Name', { exact: true }).fill('Web');
+    await page.getByLabel('Redirect URIs (one a line)').first().fill(REDIRECT_URI);
+    await page.getByRole('button', { name: 'Create application' }).click();
+    clientSecret = (await page.getByTestId('client-secret').textContent()).trim();
+    clientId = (await page.getByTestId('client-id').first().textContent()).trim();
+    if (!clientId || !clientSecret) throw new Error('no client id or secret shown');
+    await screenshot(page, 'environment-application');
+  });
+
+  await step('admin: claim, elevate, users, audit log', async () => {
+    const token = () => execSync(env("OPERATOR_TOKEN_CMD"), { encoding: "utf8", shell: "/bin/bash", stdio: ["ignore", "pipe", "ignore"] }).trim().split(/\s+/).pop();
+    await page.goto(`${CONSOLE}/admin/claim`);
+    await page.getByLabel('Operator token').fill(token());
+    await page.getByRole('button', { name: 'Claim' }).click();
+    await page.waitForURL(/\/admin$/);
+    const elevate = page.getByRole('button', { name: 'Elevate' });
+    const users = page.getByTestId('user-list');
+    await elevate.or(users).first().waitFor();
+    if (await elevate.isVisible()) {
+      await page.getByLabel('Operator token').fill(token());
+      await elevate.click();
+    }
+    await users.getByText(email).waitFor();
+    await page.getByTestId('audit-table').waitFor();
+    await page.getByLabel('Action (auth.login)').fill('auth.login');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByTestId('audit-table').getByText('auth.login').first().waitFor();
+    await screenshot(page, 'admin');
+  });
+
+  const discovery = await fetch(`${API}/.well-known/openid-configuration`);
+  if (discovery.status === 404) {
+    skip('OIDC login from a test relying party', `${API}/.well-known/openid-configuration answers 404: OIDC is not in this build of permesi yet`);
+  } else {
+    await step('OIDC login from a test relying party (login page, consent, code exchange)', async () => {
+      if (!discovery.ok) throw new Error(`discovery: HTTP ${discovery.status}`);
+      rp = await startRelyingParty(await discovery.json(), clientId, clientSecret);
+      await signOut(page);
+      await page.goto(`${RP}/start`);
+      await page.waitForURL((u) => u.pathname === '/login' && u.searchParams.has('request'));
+      await screenshot(page, 'oidc-login');
+      await passwordLogin(page, { totpSecret });
+      const allow = page.getByRole('button', { name: 'Allow' });
+      await page.waitForURL((u) => u.pathname === '/consent' || u.pathname === '/callback', { timeout: 120_000 });
+      if (new URL(page.url()).pathname === '/consent') {
+        await allow.waitFor();
+        await screenshot(page, 'oidc-consent');
+        await allow.click();
+      }
+      await page.waitForURL((u) => u.pathname === '/callback');
+      const claims = JSON.parse(await page.locator('#claims').textContent());
+      if (!claims.sub) throw new Error(`no sub in ${JSON.stringify(claims)}`);
+      await screenshot(page, 'oidc-callback');
+    });
+  }
+
+  await step('phone width: login and security pages', async () => {
+    const phone = await context.newPage();
+    await phone.setViewportSize({ width: 390, height: 844 });
+    await phone.goto(`${CONSOLE}/console/me/security`);
+    await phone.getByRole('heading', { name: 'Passkeys' }).waitFor();
+    const overflow = await phone.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+    if (overflow) throw new Error('the security page scrolls sideways at 390 px');
+    await screenshot(phone, 'phone-security');
+    await phone.close();
+  });
+} catch (e) {
+  console.log('FAILED');
+  console.error(e);
+  try {
+    await screenshot(page, 'failure');
+  } catch {}
+  writeFileSync(join(ART, 'console.log'), consoleLog.join('\n'));
+  await browser.close();
+  if (rp) rp.close();
+  process.exit(1);
+}
+writeFileSync(join(ART, 'console.log'), consoleLog.join('\n'));
+writeFileSync(join(ART, 'results.json'), JSON.stringify(results, null, 2));
+await browser.close();
+if (rp) rp.close();
+console.log(`browser: ${results.length} scenarios passed; screenshots in ${ART}`);
