@@ -11,7 +11,9 @@
 #     fallback on :18080 by scripts/browser/serve.mjs (no trunk serve)
 #   - a test relying party on :18090 (OIDC scenario; skipped while OIDC answers 404)
 # Screenshots and logs land in test-artifacts/browser/ (git-ignored).
-# Knobs: BROWSER_HEADED=1 (show the browser, needs a display), CHROMIUM=/path/to/chromium.
+# Knobs: BROWSER_HEADED=1 (show the browser, needs a display), CHROMIUM=/path/to/chromium,
+# BROWSER_PERMESI_BIN / BROWSER_GENESIS_BIN (test other builds of the services, e.g. a branch's),
+# BROWSER_SKIP=REGEX (skip the scenarios whose names match, e.g. 'passkey|TOTP|admin').
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
@@ -65,7 +67,9 @@ done
 
 # ---- build ----------------------------------------------------------------------------------
 log "building genesis and permesi (debug) and the console for the test ports"
-cargo build -q -p genesis -p permesi || die "cargo build failed"
+if [[ -z "${BROWSER_PERMESI_BIN:-}" || -z "${BROWSER_GENESIS_BIN:-}" ]]; then
+  cargo build -q -p genesis -p permesi || die "cargo build failed"
+fi
 bash "$ROOT/scripts/web.sh" install
 (cd "$ROOT/apps/web" &&
   PERMESI_API_BASE_URL="http://localhost:$P_PORT" PERMESI_TOKEN_BASE_URL="http://localhost:$G_PORT" \
@@ -115,10 +119,22 @@ P_ENV=(
   PERMESI_EMAIL_BASE_URL="http://localhost:$W_PORT"
   PERMESI_SESSION_COOKIE_SECURE=false
   PERMESI_CORS_ORIGINS="http://localhost:$W_PORT"
-  PERMESI_PASSKEYS_ORIGINS="http://localhost:$W_PORT"
 )
-G_BIN="$(bin_path genesis)"
-P_BIN="$(bin_path permesi)"
+G_BIN="${BROWSER_GENESIS_BIN:-$(bin_path genesis)}"
+P_BIN="${BROWSER_PERMESI_BIN:-$(bin_path permesi)}"
+# Settings of features this build has (the services refuse unknown settings): passkeys, and the
+# OpenID Provider's issuer and console pages, pointed at the test ports.
+SPEC="$(env "${P_ENV[@]}" "$P_BIN" openapi 2>/dev/null || true)"
+if grep -q '/v1/me/passkeys' <<<"$SPEC"; then
+  P_ENV+=(PERMESI_PASSKEYS_ORIGINS="http://localhost:$W_PORT")
+fi
+if grep -q '/oauth/authorize' <<<"$SPEC"; then
+  P_ENV+=(
+    PERMESI_OIDC_ISSUER="http://localhost:$P_PORT"
+    PERMESI_OIDC_LOGIN_URL="http://localhost:$W_PORT/login"
+    PERMESI_OIDC_CONSENT_URL="http://localhost:$W_PORT/consent"
+  )
+fi
 env "${G_ENV[@]}" "$G_BIN" migrate >"$ART/genesis-migrate.log" 2>&1 || die "genesis migrate failed ($ART/genesis-migrate.log)"
 env "${P_ENV[@]}" "$P_BIN" migrate >"$ART/permesi-migrate.log" 2>&1 || die "permesi migrate failed ($ART/permesi-migrate.log)"
 env "${G_ENV[@]}" "$G_BIN" serve >"$ART/genesis.log" 2>&1 &

@@ -622,21 +622,18 @@ pub async fn create_application(
     post(&apps_path(org, project, env), body).await
 }
 
-pub async fn update_redirect_uris(
+/// `PATCH .../applications/{app}`: redirect URIs and allowed scopes.
+pub async fn update_application(
     org: &str,
     project: &str,
     env: &str,
     app: &str,
     uris: &[String],
+    scopes: &[String],
 ) -> Result<Application, ApiError> {
     let path = format!("{}/{}", apps_path(org, project, env), enc(app));
-    let (_, text) = call(
-        "PATCH",
-        &api(&path),
-        Some(&json!({ "redirect_uris": uris })),
-        None,
-    )
-    .await?;
+    let body = json!({ "redirect_uris": uris, "allowed_scopes": scopes });
+    let (_, text) = call("PATCH", &api(&path), Some(&body), None).await?;
     parse(&text)
 }
 

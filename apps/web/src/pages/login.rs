@@ -35,7 +35,12 @@ pub fn LoginPage() -> impl IntoView {
     let navigate = use_navigate();
 
     let step = RwSignal::new(Step::Email);
-    let email = RwSignal::new(String::new());
+    // `/oauth/authorize` passes the relying party's `login_hint` along.
+    let email = RwSignal::new(
+        query
+            .with_untracked(|q| q.get("login_hint"))
+            .unwrap_or_default(),
+    );
     let password = RwSignal::new(String::new());
     let code = RwSignal::new(String::new());
     let recovery = RwSignal::new(false);

@@ -415,11 +415,13 @@ fn EnvBody(org: String, project: String, env: String) -> impl IntoView {
     let secret = RwSignal::new(None::<(String, String)>);
     let client_type = RwSignal::new("confidential".to_owned());
     let redirects = RwSignal::new(String::new());
+    let scopes = RwSignal::new(DEFAULT_SCOPES.to_owned());
     let create = StoredValue::new(move |slug: String, name: String| {
         let p = place.get_value();
         let body = json!({
             "slug": slug, "name": name, "client_type": client_type.get_untracked(),
             "redirect_uris": lines(&redirects.get_untracked()),
+            "allowed_scopes": words(&scopes.get_untracked()),
         });
         async move {
             let a = client::create_application(&p.org, &p.project, &p.env, &body).await?;
@@ -460,10 +462,22 @@ fn EnvBody(org: String, project: String, env: String) -> impl IntoView {
                         <textarea id="app-redirects" rows="2" class=format!("{INPUT} font-mono") prop:value=move || redirects.get()
                             on:input=move |ev| redirects.set(event_target_value(&ev))></textarea>
                     </div>
+                    <div class="space-y-1 sm:col-span-2">
+                        <label for="app-scopes" class="block text-sm font-medium text-slate-800">"Allowed scopes (space-separated)"</label>
+                        <input id="app-scopes" class=format!("{INPUT} font-mono") prop:value=move || scopes.get()
+                            on:input=move |ev| scopes.set(event_target_value(&ev)) />
+                    </div>
                 </div>
             </CreateNamed>
         </Section>
     }
+}
+
+/// Scopes a new application may ask for, unless changed in the form.
+const DEFAULT_SCOPES: &str = "openid email profile offline_access";
+
+fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_owned).collect()
 }
 
 fn lines(s: &str) -> Vec<String> {
@@ -482,20 +496,22 @@ fn AppCard(
     version: RwSignal<u32>,
 ) -> impl IntoView {
     let redirects = RwSignal::new(app.redirect_uris.join("\n"));
+    let scopes = RwSignal::new(app.allowed_scopes.join(" "));
     let error = RwSignal::new(None::<ApiError>);
     let notice = RwSignal::new(None::<String>);
     let place = StoredValue::new(place);
     let slug = StoredValue::new(app.slug.clone());
     let save = move |_| {
-        let (p, s, uris) = (
-            place.get_value(),
-            slug.get_value(),
+        let (p, s) = (place.get_value(), slug.get_value());
+        let (uris, sc) = (
             lines(&redirects.get_untracked()),
+            words(&scopes.get_untracked()),
         );
         error.set(None);
+        notice.set(None);
         spawn_local(async move {
-            match client::update_redirect_uris(&p.org, &p.project, &p.env, &s, &uris).await {
-                Ok(_) => notice.set(Some("Redirect URIs saved.".into())),
+            match client::update_application(&p.org, &p.project, &p.env, &s, &uris, &sc).await {
+                Ok(_) => notice.set(Some("Saved.".into())),
                 Err(e) => error.set(Some(e)),
             }
         });
@@ -524,6 +540,7 @@ fn AppCard(
         });
     };
     let area_id = format!("redirects-{}", app.slug);
+    let scopes_id = format!("scopes-{}", app.slug);
     let confidential = app.client_type == "confidential";
     view! {
         <li class="space-y-2 rounded-md border border-slate-200 p-3" data-testid="app-card">
@@ -532,12 +549,14 @@ fn AppCard(
                 <span class="text-xs text-slate-500">{app.client_type.clone()}</span>
             </div>
             <p class="text-sm">"Client id: "<code data-testid="client-id" class="break-all font-mono">{app.client_id.clone()}</code></p>
-            <p class="text-xs text-slate-500">{format!("Scopes: {}", app.allowed_scopes.join(" "))}</p>
             <label for=area_id.clone() class="block text-sm font-medium text-slate-800">"Redirect URIs (one a line)"</label>
             <textarea id=area_id rows="2" class=format!("{INPUT} font-mono") prop:value=move || redirects.get()
                 on:input=move |ev| redirects.set(event_target_value(&ev))></textarea>
+            <label for=scopes_id.clone() class="block text-sm font-medium text-slate-800">"Allowed scopes"</label>
+            <input id=scopes_id class=format!("{INPUT} font-mono") prop:value=move || scopes.get()
+                on:input=move |ev| scopes.set(event_target_value(&ev)) />
             <div class="flex flex-wrap gap-2">
-                <button type="button" class=BTN2 on:click=save>"Save redirect URIs"</button>
+                <button type="button" class=BTN2 on:click=save>"Save"</button>
                 {confidential.then(|| view! { <button type="button" class=BTN_DANGER on:click=rotate>"Rotate secret"</button> })}
             </div>
             <ErrorBox error />
