@@ -19,7 +19,7 @@ const REDIRECT_URI = `${RP}/callback`;
 
 const run = Date.now().toString(36);
 const email = `browser-${run}@example.com`;
-const password = `correct horse ${run} battery`;
+let password = `correct horse ${run} battery`;
 let shot = 0;
 const results = [];
 
@@ -206,6 +206,7 @@ page.on('console', (m) => consoleLog.push(`[${m.type()}] ${m.text()}`));
 page.on('pageerror', (e) => consoleLog.push(`[pageerror] ${e.message}`));
 
 let totpSecret;
+let recoveryCodes = [];
 let clientId;
 let clientSecret;
 let rp;
@@ -293,8 +294,8 @@ try {
     await screenshot(page, 'totp-enrol');
     await page.getByLabel('Code from the app').fill(await totpCode(totpSecret));
     await page.getByRole('button', { name: 'Confirm' }).click();
-    const codes = (await page.getByTestId('recovery-codes').textContent()).trim().split(/\s+/);
-    if (codes.length < 5) throw new Error(`expected recovery codes, got ${codes}`);
+    recoveryCodes = (await page.getByTestId('recovery-codes').textContent()).trim().split(/\s+/);
+    if (recoveryCodes.length < 5) throw new Error(`expected recovery codes, got ${recoveryCodes}`);
     await page.getByTestId('totp-on').waitFor();
     await screenshot(page, 'totp-on');
   });
@@ -306,6 +307,28 @@ try {
     await page.getByTestId('session-list').waitFor();
   });
 
+  await step('change the password (OPAQUE re-registration)', async () => {
+    const next = `${password} changed`;
+    await page.getByLabel('New password', { exact: true }).fill(next);
+    await page.getByLabel('Confirm the new password').fill(next);
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.getByText('Password changed.').waitFor({ timeout: 120_000 });
+    password = next;
+  });
+
+  await step('log in with the new password + a recovery code (TOTP account)', async () => {
+    await signOut(page);
+    await page.getByLabel('Email', { exact: true }).fill(email);
+    await page.getByRole('button', { name: 'Use a password instead' }).click();
+    await page.getByLabel('Password', { exact: true }).fill(password);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByRole('button', { name: 'Use a recovery code' }).click();
+    await page.getByLabel('Recovery code').fill(recoveryCodes[0]);
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.waitForURL(/\/console\/me\/security$/);
+    await page.getByTestId('totp-on').getByText(`${recoveryCodes.length - 1} recovery codes left`).waitFor();
+  });
+
   await step('create an organization, project, environments, application', async () => {
     await page.getByRole('link', { name: 'Organizations' }).click();
     await page.waitForURL(/\/console\/orgs$/);
@@ -315,6 +338,9 @@ try {
     await page.getByTestId('org-list').getByRole('link', { name: `Acme ${run}` }).click();
     await page.waitForURL(/\/console\/orgs\/acme-/);
     await page.getByTestId('member-list').getByText(email).waitFor();
+    await page.getByLabel('Invite by email').fill(`invitee-${run}@example.com`);
+    await page.getByRole('button', { name: 'Invite', exact: true }).click();
+    await page.getByText(`invitee-${run}@example.com as member`).waitFor();
     await page.getByLabel('Name', { exact: true }).fill('Shop');
     await page.getByRole('button', { name: 'Create project' }).click();
     await screenshot(page, 'org');
@@ -387,6 +413,13 @@ try {
       await screenshot(page, 'oidc-callback');
     });
   }
+
+  await step('disable TOTP (fresh login)', async () => {
+    await page.goto(`${CONSOLE}/console/me/security`);
+    await page.getByTestId('totp-on').waitFor();
+    await page.getByRole('button', { name: 'Disable', exact: true }).click();
+    await page.getByTestId('totp-off').waitFor();
+  });
 
   await step('phone width: login and security pages', async () => {
     const phone = await context.newPage();

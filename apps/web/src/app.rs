@@ -84,7 +84,7 @@ fn Header() -> impl IntoView {
                     </span>
                 </A>
                 <nav aria-label="Main" class="-mx-1 max-w-full overflow-x-auto">
-                    <ul class="flex items-center gap-1 text-sm">
+                    <ul class="flex flex-wrap items-center gap-1 text-sm">
                         <li><A href="/" exact=true attr:class=NAV_LINK>"Status"</A></li>
                         {move || match session.0.get() {
                             Auth::User(me) => view! {
