@@ -245,9 +245,15 @@ try {
     await page.getByTestId('error').getByText('Wrong email or password').waitFor({ timeout: 120_000 });
   });
 
-  await step('log in with the password', async () => {
+  await step('log in with the password, keyboard only', async () => {
     await page.goto(`${CONSOLE}/login`);
-    await passwordLogin(page);
+    await page.getByLabel('Email', { exact: true }).fill(email);
+    await page.keyboard.press('Tab'); // Continue with a passkey
+    await page.keyboard.press('Tab'); // Use a password instead
+    await page.keyboard.press('Enter');
+    await page.getByLabel('Password', { exact: true }).and(page.locator(':focus')).waitFor();
+    await page.keyboard.type(password);
+    await page.keyboard.press('Enter');
     await page.waitForURL(/\/console\/me\/security$/, { timeout: 120_000 });
     await page.getByTestId('whoami').getByText(email).waitFor();
     await page.getByTestId('session-list').waitFor();

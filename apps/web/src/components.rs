@@ -45,6 +45,22 @@ pub fn Badge(tone: Tone, #[prop(into)] label: String) -> impl IntoView {
     }
 }
 
+/// Moves the keyboard focus to the element with `id` once the browser has rendered it (for
+/// inputs that appear after a step of a form, where `autofocus` does not apply).
+pub fn focus_id(id: &'static str) {
+    use wasm_bindgen::JsCast;
+    leptos::task::spawn_local(async move {
+        crate::admission::yield_now().await;
+        if let Some(el) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.get_element_by_id(id))
+            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+        {
+            let _ = el.focus();
+        }
+    });
+}
+
 /// Classes of a primary button.
 pub const BTN: &str = "inline-flex items-center justify-center gap-2 rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white shadow-sm hover:bg-indigo-500 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-600 disabled:cursor-not-allowed disabled:opacity-60";
 /// Classes of a secondary button.

@@ -11,7 +11,7 @@ use leptos_router::{
 use crate::{
     admission::{self, ProgressSignal},
     client::{self, ApiError, LoginOutcome},
-    components::{BTN, BTN2, CARD, ErrorBox, Field, LINK, PageTitle, ProgressBox},
+    components::{BTN, BTN2, CARD, ErrorBox, Field, LINK, PageTitle, ProgressBox, focus_id},
     session::use_session,
     webauthn,
 };
@@ -145,6 +145,20 @@ pub fn LoginPage() -> impl IntoView {
             });
         }
     };
+
+    // Keyboard users land in the first field of each step.
+    Effect::new(move |_| match step.get() {
+        Step::Email => {}
+        Step::Password => focus_id("password"),
+        Step::Mfa(_) => focus_id("mfa-code"),
+    });
+    Effect::new(move |prev: Option<bool>| {
+        let r = recovery.get();
+        if prev.is_some() {
+            focus_id("mfa-code");
+        }
+        r
+    });
 
     let passkey_only = passkey.clone();
     view! {

@@ -7,7 +7,7 @@ use crate::{
     client::{self, ApiError, MfaStatus, PasskeyLine, SessionLine, TotpEnrolment},
     components::{
         BTN, BTN_DANGER, BTN2, CARD, ErrorBox, Field, INPUT, Loading, Notice, PageTitle,
-        ProgressBox, RequireUser, ShownOnce,
+        ProgressBox, RequireUser, ShownOnce, focus_id,
     },
     webauthn,
 };
@@ -231,6 +231,7 @@ fn Totp(
     let start = move |_| {
         run(Box::pin(async move {
             enrolment.set(Some(client::totp_enrol().await?));
+            focus_id("totp-code");
             codes.set(None);
             Ok(None)
         }));
