@@ -9,8 +9,10 @@
 #
 # Works from any directory, as root or as a normal user; every step is skipped when already
 # done. Build-time settings pass through the environment: PERMESI_API_BASE_URL,
-# PERMESI_TOKEN_BASE_URL, PERMESI_CLIENT_ID (see apps/web/src/config.rs). CARGO_TARGET_DIR is
-# honoured.
+# PERMESI_TOKEN_BASE_URL, PERMESI_CLIENT_ID (see apps/web/src/config.rs). With
+# PERMESI_HAPROXY=1 and no base URLs set, the console is built for the TLS front
+# (https://api.permesi.localhost, https://genesis.permesi.localhost; :8443 when the front cannot
+# bind 443). CARGO_TARGET_DIR is honoured.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -100,6 +102,20 @@ install_node_modules() {
   (cd "$WEB" && npm ci --no-audit --no-fund)
 }
 
+# Behind the TLS front (scripts/haproxy.sh) the console must call the APIs through it too:
+# same site as https://permesi.localhost, so the session cookie is sent.
+haproxy_urls() {
+  [[ "${PERMESI_HAPROXY:-}" == 1 ]] || return 0
+  local domain="${LB_DOMAIN:-permesi.localhost}" port=""
+  if [[ "$(id -u)" -ne 0 ]] &&
+    (($(cat /proc/sys/net/ipv4/ip_unprivileged_port_start 2>/dev/null || echo 1024) > 443)); then
+    port=":8443"
+  fi
+  export PERMESI_API_BASE_URL="${PERMESI_API_BASE_URL:-https://api.$domain$port}"
+  export PERMESI_TOKEN_BASE_URL="${PERMESI_TOKEN_BASE_URL:-https://genesis.$domain$port}"
+  log "PERMESI_HAPROXY=1: API $PERMESI_API_BASE_URL, genesis $PERMESI_TOKEN_BASE_URL"
+}
+
 install() {
   need cargo "install Rust with rustup"
   install_target
@@ -110,12 +126,14 @@ install() {
 
 build() {
   install
+  haproxy_urls
   log "building the console (trunk build --release) into apps/web/dist/"
   (cd "$WEB" && trunk build --release)
 }
 
 serve() {
   install
+  haproxy_urls
   log "serving the console on http://127.0.0.1:8080/ (Ctrl-C to stop)"
   cd "$WEB"
   exec trunk serve "$@"
@@ -131,7 +149,7 @@ check() {
 }
 
 usage() {
-  sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 cmd="${1:-}"
