@@ -437,6 +437,16 @@ try {
     await screenshot(phone, 'phone-security');
     await phone.close();
   });
+
+  await step('admin: ending the user\'s sessions signs the console out', async () => {
+    await page.goto(`${CONSOLE}/admin`);
+    const row = page.getByTestId('user-list').locator('li', { hasText: email });
+    await row.getByRole('button', { name: 'End sessions' }).click();
+    await page.getByText(/session\(s\) ended/).waitFor();
+    await page.goto(`${CONSOLE}/console/me/security`);
+    await page.getByText('You need to sign in to see this page.').waitFor();
+    await screenshot(page, 'signed-out');
+  });
 } catch (e) {
   console.log('FAILED');
   console.error(e);

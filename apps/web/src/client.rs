@@ -32,6 +32,16 @@ pub enum ApiError {
     Local(String),
 }
 
+impl ApiError {
+    /// Whether the API answered 401: no session, or it ended.
+    pub fn is_unauthenticated(&self) -> bool {
+        matches!(
+            self,
+            Self::Problem { status: 401, .. } | Self::Http { status: 401 }
+        )
+    }
+}
+
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -554,6 +564,10 @@ pub async fn orgs() -> Result<Vec<Org>, ApiError> {
     get::<Items<Org>>("/v1/orgs?limit=100")
         .await
         .map(|p| p.items)
+}
+
+pub async fn org(org: &str) -> Result<Org, ApiError> {
+    get(&format!("/v1/orgs/{}", enc(org))).await
 }
 
 pub async fn create_org(slug: &str, name: &str) -> Result<Org, ApiError> {

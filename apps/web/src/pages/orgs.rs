@@ -145,8 +145,37 @@ pub fn OrgPage() -> impl IntoView {
     let org = param("org");
     view! {
         <nav aria-label="Breadcrumb" class="mb-2 text-sm"><A href="/console/orgs" attr:class=LINK>"Organizations"</A></nav>
-        <PageTitle title=format!("Organization {org}") />
-        <RequireUser><OrgBody org=org.clone() /></RequireUser>
+        <RequireUser>
+            <OrgTitle org=org.clone() />
+            <OrgBody org=org.clone() />
+        </RequireUser>
+    }
+}
+
+/// The organization's name and the caller's role in it.
+#[component]
+fn OrgTitle(org: String) -> impl IntoView {
+    let o = org.clone();
+    let info = load(RwSignal::new(0), move || {
+        let o = o.clone();
+        async move { client::org(&o).await }
+    });
+    view! {
+        <div class="mb-6">
+            <h1 class="text-2xl font-semibold tracking-tight sm:text-3xl">
+                {move || match info.get() {
+                    Some(Ok(o)) => o.name,
+                    _ => org.clone(),
+                }}
+            </h1>
+            <p class="mt-1 text-sm text-slate-600">
+                {move || match info.get() {
+                    Some(Ok(o)) => format!("Organization {} · your role: {}", o.slug, o.role),
+                    Some(Err(e)) => e.to_string(),
+                    None => "Loading…".to_owned(),
+                }}
+            </p>
+        </div>
     }
 }
 

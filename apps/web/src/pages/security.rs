@@ -9,10 +9,12 @@ use crate::{
         BTN, BTN_DANGER, BTN2, CARD, ErrorBox, Field, INPUT, Loading, Notice, PageTitle,
         ProgressBox, RequireUser, ShownOnce, focus_id,
     },
+    session::{Auth, use_session},
     webauthn,
 };
 
-/// Loads `fetch()` into a signal now and whenever `version` changes.
+/// Loads `fetch()` into a signal now and whenever `version` changes; a 401 marks the session
+/// as ended.
 pub fn load<T, F, Fut>(version: RwSignal<u32>, fetch: F) -> RwSignal<Option<Result<T, ApiError>>>
 where
     T: Send + Sync + 'static,
@@ -20,10 +22,19 @@ where
     Fut: std::future::Future<Output = Result<T, ApiError>> + 'static,
 {
     let data = RwSignal::new(None);
+    let session = use_session();
     Effect::new(move |_| {
         version.track();
         let fut = fetch();
-        spawn_local(async move { data.set(Some(fut.await)) });
+        spawn_local(async move {
+            let result = fut.await;
+            // The session ended meanwhile (signed out elsewhere, expired, ended by an
+            // operator): show the sign-in prompt instead of the error.
+            if result.as_ref().is_err_and(ApiError::is_unauthenticated) {
+                session.0.set(Auth::Anonymous);
+            }
+            data.set(Some(result));
+        });
     });
     data
 }
