@@ -18,6 +18,7 @@ pub mod config;
 pub mod dev_cli;
 pub mod error;
 pub mod identity;
+pub mod oidc;
 pub mod operators;
 pub mod sessions;
 pub mod store;
