@@ -42,7 +42,10 @@ impl Stack {
         let genesis = TestServer::start(Genesis::build(genesis).await.unwrap().router).await;
         let database_url = testkit::fresh_database("permesi_auth").await;
         let mail = dir.path().join("mail");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://{}", listener.local_addr().unwrap());
         let settings = Settings {
+            oidc_issuer: issuer,
             database_url: Some(database_url.clone().into()),
             redis_url: Some(testkit::redis_url().into()),
             keys_dir: dir.path().join("permesi-keys"),
@@ -50,7 +53,10 @@ impl Stack {
             email_mail_dir: mail.clone(),
             ..Settings::default()
         };
-        let permesi = TestServer::start(Permesi::build(tune(settings)).await.unwrap().router).await;
+        let permesi = TestServer::start_on(
+            listener,
+            Permesi::build(tune(settings)).await.unwrap().router,
+        );
         Self {
             genesis,
             permesi,
