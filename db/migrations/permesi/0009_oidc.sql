@@ -3,11 +3,14 @@
 -- can be revoked. Independent of 0008 (MFA). Every credential is stored as its SHA-256 only.
 
 -- `jwks`: the client's public keys for private_key_jwt (a JWK Set); `subject_type`: `public`
--- (the user id) or `pairwise` (a per-application HMAC of it).
+-- (the user id) or `pairwise` (a per-application HMAC of it); `id_token_signed_response_alg`:
+-- how its ID tokens are signed.
 ALTER TABLE applications
     ADD COLUMN jwks          JSONB CHECK (jwks IS NULL OR jsonb_typeof(jwks -> 'keys') = 'array'),
     ADD COLUMN subject_type  TEXT  NOT NULL DEFAULT 'public'
-                                   CHECK (subject_type IN ('public', 'pairwise'));
+                                   CHECK (subject_type IN ('public', 'pairwise')),
+    ADD COLUMN id_token_signed_response_alg TEXT NOT NULL DEFAULT 'EdDSA'
+                                   CHECK (id_token_signed_response_alg IN ('EdDSA', 'ES256'));
 
 -- A validated authorization request waiting for login or consent (single use, short TTL).
 CREATE TABLE oauth_requests (

@@ -8,7 +8,7 @@ use std::{hint::black_box, sync::Arc};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use ed25519_dalek::Signer as _;
-use permesi::oidc::keys::{RotationPolicy, SigningKeys};
+use permesi::oidc::keys::{Alg, RotationPolicy, SigningKeys};
 use serde_json::json;
 use time::Duration;
 
@@ -40,17 +40,24 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     let signing = SigningKeys::new(
         backend.signer(),
+        backend.es256_signer(),
         RotationPolicy {
             prepublish: Duration::hours(1),
             retire_after: Duration::hours(2),
         },
     );
     let claims = claims();
-    let sample = runtime.block_on(signing.sign("JWT", &claims)).unwrap();
+    let sample = runtime
+        .block_on(signing.sign(Alg::EdDsa, "JWT", &claims))
+        .unwrap();
     let input_len = sample.rsplit_once('.').unwrap().0.len();
 
     c.bench_function("oidc_id_token_sign_local_backend", |b| {
-        b.iter(|| runtime.block_on(signing.sign("JWT", black_box(&claims))).unwrap());
+        b.iter(|| {
+            runtime
+                .block_on(signing.sign(Alg::EdDsa, "JWT", black_box(&claims)))
+                .unwrap()
+        });
     });
     let access = json!({
         "iss": "https://id.example.com", "sub": "0123456789abcdef0123456789abcdef",
@@ -59,7 +66,18 @@ fn bench(c: &mut Criterion) {
         "client_id": "0123456789abcdef0123456789abcdef", "scope": "api:read",
     });
     c.bench_function("oidc_access_token_sign_local_backend", |b| {
-        b.iter(|| runtime.block_on(signing.sign("at+jwt", black_box(&access))).unwrap());
+        b.iter(|| {
+            runtime
+                .block_on(signing.sign(Alg::EdDsa, "at+jwt", black_box(&access)))
+                .unwrap()
+        });
+    });
+    c.bench_function("oidc_id_token_sign_es256_local_backend", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(signing.sign(Alg::Es256, "JWT", black_box(&claims)))
+                .unwrap()
+        });
     });
     let raw = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
     let message = vec![b'a'; input_len];

@@ -251,7 +251,11 @@ async fn oidc_provider(
     };
     Ok(crate::oidc::provider::Provider {
         config: Arc::new(settings.oidc_config()?),
-        keys: crate::oidc::keys::SigningKeys::new(keys.signer(), settings.oidc_rotation()),
+        keys: crate::oidc::keys::SigningKeys::new(
+            keys.signer(),
+            keys.es256_signer(),
+            settings.oidc_rotation(),
+        ),
         pairwise: crate::oidc::MacKey::new(secret(crate::oidc::PAIRWISE_KEY_NAME).await?),
         refresh: crate::oidc::MacKey::new(secret(crate::oidc::REFRESH_KEY_NAME).await?),
         assertions: Arc::new(match cache {
@@ -261,6 +265,7 @@ async fn oidc_provider(
             },
             None => server::replay::ReplayGuard::memory(),
         }),
+        clients: crate::oidc::provider::ClientCache::default(),
     })
 }
 

@@ -53,14 +53,26 @@ fn redirect(location: &str) -> Result<Response, Error> {
 #[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "oauth",
     responses((status = 200, description = "Provider metadata", body = Object)))]
 pub async fn openid_configuration(State(state): State<AppState>) -> Response {
-    cacheable(Json(provider::discovery(&state.oidc.config)).into_response())
+    cacheable(
+        Json(provider::discovery(
+            &state.oidc.config,
+            &state.oidc.keys.algorithms(),
+        ))
+        .into_response(),
+    )
 }
 
 /// OAuth 2.0 authorization server metadata (RFC 8414): the same document.
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth",
     responses((status = 200, description = "Server metadata", body = Object)))]
 pub async fn authorization_server(State(state): State<AppState>) -> Response {
-    cacheable(Json(provider::discovery(&state.oidc.config)).into_response())
+    cacheable(
+        Json(provider::discovery(
+            &state.oidc.config,
+            &state.oidc.keys.algorithms(),
+        ))
+        .into_response(),
+    )
 }
 
 /// The public keys tokens are signed with, prepublished before use.

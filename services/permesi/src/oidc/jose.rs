@@ -90,6 +90,26 @@ impl Parsed {
     }
 }
 
+impl Parsed {
+    /// Whether the signature is a valid ES256 signature (`r || s`) by the P-256 public key
+    /// `(x, y)` over the input.
+    pub fn verify_es256(&self, x: &[u8; 32], y: &[u8; 32]) -> bool {
+        use p256::ecdsa::signature::Verifier as _;
+        let mut sec1 = [0u8; 65];
+        sec1[0] = 4;
+        sec1[1..33].copy_from_slice(x);
+        sec1[33..].copy_from_slice(y);
+        let Ok(key) = p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1) else {
+            return false;
+        };
+        let Ok(signature) = p256::ecdsa::Signature::from_slice(&self.signature) else {
+            return false;
+        };
+        key.verify(self.signing_input.as_bytes(), &signature)
+            .is_ok()
+    }
+}
+
 /// Splits and decodes a compact JWS (three parts, JSON objects in the first two). `None` for
 /// anything else, including JWE (five parts) and unsecured JWTs with an empty signature.
 pub fn parse(token: &str) -> Option<Parsed> {
@@ -119,6 +139,17 @@ pub fn ed25519_thumbprint(public_key: &[u8; 32]) -> String {
     let canonical = format!(
         r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#,
         b64(public_key)
+    );
+    b64(&sha2::Sha256::digest(canonical.as_bytes()))
+}
+
+/// RFC 7638 thumbprint of a P-256 public key.
+pub fn p256_thumbprint(x: &[u8; 32], y: &[u8; 32]) -> String {
+    use sha2::Digest;
+    let canonical = format!(
+        r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+        b64(x),
+        b64(y)
     );
     b64(&sha2::Sha256::digest(canonical.as_bytes()))
 }

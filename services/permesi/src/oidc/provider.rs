@@ -13,7 +13,8 @@ use zeroize::Zeroizing;
 
 use super::{
     AuthorizationRequest, MacKey, OidcConfig, Prompt, RefreshDecision, RefreshState, acr, amr,
-    check_assertion_claims, client_key, decide_refresh, hash_secret, jose, keys::SigningKeys,
+    check_assertion_claims, client_key, decide_refresh, hash_secret, jose,
+    keys::{Alg, SigningKeys},
     new_secret, parse_scopes, pkce_matches, redirect_registered, refresh_successor, subject,
     valid_challenge,
 };
@@ -43,6 +44,51 @@ pub struct Provider {
     pub refresh: MacKey,
     /// Spent `private_key_jwt` `jti`s.
     pub assertions: Arc<ReplayGuard>,
+    /// Clients as the token endpoint authenticates them, for [`CLIENT_CACHE_TTL`].
+    pub clients: ClientCache,
+}
+
+/// How long the token endpoint trusts a cached client row (secret MAC, grants, keys): a
+/// rotated secret, a changed setting or a deleted application takes effect on every replica
+/// within this time. The authorization endpoint always reads the database.
+pub const CLIENT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+/// Most cached clients; the cache is emptied when it is full.
+const CLIENT_CACHE_MAX: usize = 10_000;
+
+/// Known clients by client id, each kept [`CLIENT_CACHE_TTL`]. Unknown client ids are never
+/// cached (nothing to grow with guesses).
+#[derive(Debug, Clone, Default)]
+pub struct ClientCache(Arc<std::sync::RwLock<std::collections::HashMap<String, CachedClient>>>);
+
+type CachedClient = (std::time::Instant, Arc<Client>);
+
+impl ClientCache {
+    async fn get(
+        &self,
+        pool: &sqlx::PgPool,
+        client_id: &str,
+    ) -> Result<Option<Arc<Client>>, Error> {
+        if let Ok(map) = self.0.read()
+            && let Some((at, client)) = map.get(client_id)
+            && at.elapsed() < CLIENT_CACHE_TTL
+        {
+            return Ok(Some(client.clone()));
+        }
+        let Some(client) = oauth::client_by_client_id(pool, client_id).await? else {
+            return Ok(None);
+        };
+        let client = Arc::new(client);
+        if let Ok(mut map) = self.0.write() {
+            if map.len() >= CLIENT_CACHE_MAX {
+                map.clear();
+            }
+            map.insert(
+                client_id.to_owned(),
+                (std::time::Instant::now(), client.clone()),
+            );
+        }
+        Ok(Some(client))
+    }
 }
 
 fn oauth(error: &'static str, description: &'static str) -> Error {
@@ -609,7 +655,7 @@ pub async fn authenticate_client(
     state: &AppState,
     form: &TokenForm,
     basic: Option<BasicCredentials>,
-) -> Result<Client, Error> {
+) -> Result<Arc<Client>, Error> {
     let invalid = || oauth("invalid_client", "client authentication failed");
     let methods = usize::from(basic.is_some())
         + usize::from(form.client_secret.is_some())
@@ -643,7 +689,10 @@ pub async fn authenticate_client(
     if form.client_id.as_ref().is_some_and(|id| *id != client_id) || client_id.len() > 64 {
         return Err(invalid());
     }
-    let client = oauth::client_by_client_id(&state.pool, &client_id)
+    let client = state
+        .oidc
+        .clients
+        .get(&state.pool, &client_id)
         .await?
         .ok_or_else(invalid)?;
     let ok = match (
@@ -1059,7 +1108,7 @@ async fn issue_user_tokens(
         "scope": scope, "auth_time": grant.auth_time.unix_timestamp(), "acr": acr,
         "amr": grant.amr, "sid": grant.session_id.to_string(),
     });
-    let access_token = provider.keys.sign("at+jwt", &access).await?;
+    let access_token = provider.keys.sign(Alg::EdDsa, "at+jwt", &access).await?;
     oauth::insert_access(
         tx,
         &NewAccess {
@@ -1085,7 +1134,12 @@ async fn issue_user_tokens(
         if scopes.iter().any(|s| s == "email") {
             add_email(state, grant.user_id, &mut claims).await?;
         }
-        Some(provider.keys.sign("JWT", &claims).await?)
+        Some(
+            provider
+                .keys
+                .sign(client.id_token_alg, "JWT", &claims)
+                .await?,
+        )
     } else {
         None
     };
@@ -1143,7 +1197,7 @@ async fn client_credentials(
         "jti": Uuid::new_v4().to_string(), "client_id": client.client_id, "scope": scope,
     });
     Ok(TokenResponse {
-        access_token: state.oidc.keys.sign("at+jwt", &claims).await?,
+        access_token: state.oidc.keys.sign(Alg::EdDsa, "at+jwt", &claims).await?,
         token_type: "Bearer",
         expires_in: config.access_ttl.whole_seconds(),
         scope,
@@ -1397,7 +1451,7 @@ pub async fn logout(state: &AppState, q: &LogoutQuery) -> Result<Logout, Error> 
 }
 
 /// The discovery document (OpenID Connect Discovery 1.0, RFC 8414).
-pub fn discovery(config: &OidcConfig) -> Value {
+pub fn discovery(config: &OidcConfig, algorithms: &[&str]) -> Value {
     json!({
         "issuer": config.issuer,
         "authorization_endpoint": config.url("/oauth/authorize"),
@@ -1412,7 +1466,7 @@ pub fn discovery(config: &OidcConfig) -> Value {
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public", "pairwise"],
-        "id_token_signing_alg_values_supported": ["EdDSA"],
+        "id_token_signing_alg_values_supported": algorithms,
         "token_endpoint_auth_methods_supported":
             ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
         "token_endpoint_auth_signing_alg_values_supported": ["EdDSA"],

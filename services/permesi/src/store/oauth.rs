@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
-    oidc::{AuthorizationRequest, SubjectType},
+    oidc::{AuthorizationRequest, SubjectType, keys::Alg},
     tenancy::{ClientType, GrantType},
 };
 
@@ -37,6 +37,8 @@ pub struct Client {
     pub grant_types: Vec<GrantType>,
     /// How it sees user ids.
     pub subject_type: SubjectType,
+    /// How its ID tokens are signed.
+    pub id_token_alg: Alg,
 }
 
 impl Client {
@@ -51,6 +53,7 @@ fn client(row: &PgRow) -> Result<Client, sqlx::Error> {
     let client_type: String = row.try_get("client_type")?;
     let grants: Vec<String> = row.try_get("grant_types")?;
     let subject: String = row.try_get("subject_type")?;
+    let alg: String = row.try_get("id_token_signed_response_alg")?;
     Ok(Client {
         id: row.try_get("id")?,
         org_id: row.try_get("org_id")?,
@@ -67,6 +70,7 @@ fn client(row: &PgRow) -> Result<Client, sqlx::Error> {
             .map(|g| GrantType::parse(g).ok_or_else(|| bad("grant type")))
             .collect::<Result<_, _>>()?,
         subject_type: SubjectType::parse(&subject).ok_or_else(|| bad("subject type"))?,
+        id_token_alg: Alg::parse(&alg).ok_or_else(|| bad("id token algorithm"))?,
     })
 }
 
@@ -75,7 +79,8 @@ macro_rules! client_query {
         concat!(
             "SELECT a.id, p.org_id, a.name, a.client_id, a.client_type, a.client_secret_mac, \
              a.jwks, a.redirect_uris, a.post_logout_redirect_uris, a.allowed_scopes, \
-             a.grant_types, a.subject_type FROM applications a \
+             a.grant_types, a.subject_type, a.id_token_signed_response_alg \
+             FROM applications a \
              JOIN environments e ON e.id = a.environment_id AND e.deleted_at IS NULL \
              JOIN projects p ON p.id = e.project_id AND p.deleted_at IS NULL \
              JOIN orgs o ON o.id = p.org_id AND o.deleted_at IS NULL \

@@ -810,6 +810,20 @@ async fn machine_clients_private_key_jwt_introspection_and_revocation() {
     let stack = Stack::start().await;
     let (cookie, web) = setup(&stack).await;
     let svc = application(&stack, &cookie, "svc", &["client_credentials"]).await;
+    // Its Ed25519 public key for private_key_jwt, registered before its first token request
+    // (the token endpoint caches a client for a few seconds).
+    let key = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
+    let jwks = json!({ "keys": [{
+        "kty": "OKP", "crv": "Ed25519", "kid": "k1",
+        "x": URL_SAFE_NO_PAD.encode(key.verifying_key().to_bytes()),
+    }]});
+    let pool = stack.pool().await;
+    sqlx::query("UPDATE applications SET jwks = $1 WHERE client_id = $2")
+        .bind(&jwks)
+        .bind(&svc.client_id)
+        .execute(&pool)
+        .await
+        .unwrap();
 
     // client_secret_post; user scopes are refused without a user.
     let post = |scope: &'static str| {
@@ -870,19 +884,7 @@ async fn machine_clients_private_key_jwt_introspection_and_revocation() {
         assert_eq!(introspect(&stack, &svc, access).await["active"], active);
     }
 
-    // private_key_jwt with the client's registered Ed25519 key.
-    let key = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
-    let jwks = json!({ "keys": [{
-        "kty": "OKP", "crv": "Ed25519", "kid": "k1",
-        "x": URL_SAFE_NO_PAD.encode(key.verifying_key().to_bytes()),
-    }]});
-    let pool = stack.pool().await;
-    sqlx::query("UPDATE applications SET jwks = $1 WHERE client_id = $2")
-        .bind(&jwks)
-        .bind(&svc.client_id)
-        .execute(&pool)
-        .await
-        .unwrap();
+    // private_key_jwt with the client's registered Ed25519 key (registered above).
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let claims = |jti: &str| {
         json!({ "iss": svc.client_id, "sub": svc.client_id, "jti": jti, "exp": now + 60,
@@ -1020,4 +1022,72 @@ async fn discovery_and_errors_follow_the_specs() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn clients_may_ask_for_es256_id_tokens() {
+    let stack = Stack::start().await;
+    let (cookie, app) = setup(&stack).await;
+    let pool = stack.pool().await;
+    sqlx::query(
+        "UPDATE applications SET id_token_signed_response_alg = 'ES256' WHERE client_id = $1",
+    )
+    .bind(&app.client_id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let c = code(&stack, &cookie, &app, "openid").await;
+    let (status, tokens) = exchange(&stack, &app, &c, VERIFIER).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    // The relying party library verifies it from discovery and the JWKS alone.
+    let (client, _) = rp(&stack, &app).await;
+    let id_token: openidconnect::core::CoreIdToken =
+        tokens["id_token"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        *id_token.signing_alg().unwrap(),
+        CoreJwsSigningAlgorithm::EcdsaP256Sha256
+    );
+    let claims = id_token
+        .claims(&client.id_token_verifier(), |_: Option<&Nonce>| Ok(()))
+        .unwrap();
+    assert_eq!(claims.audiences()[0].as_str(), app.client_id);
+    // Access tokens stay EdDSA; the JWKS publishes a key of each algorithm.
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(
+                tokens["access_token"]
+                    .as_str()
+                    .unwrap()
+                    .split('.')
+                    .next()
+                    .unwrap(),
+            )
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["alg"], "EdDSA");
+    let jwks: Value = reqwest::get(stack.permesi.url("/oauth/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let algs: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["alg"].as_str().unwrap())
+        .collect();
+    assert_eq!(algs, ["EdDSA", "ES256"]);
+    // An ES256 ID token is a valid logout hint too.
+    let response = browser()
+        .get(stack.permesi.url("/oauth/logout"))
+        .query(&[("id_token_hint", tokens["id_token"].as_str().unwrap())])
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["logged_out"], true);
 }
