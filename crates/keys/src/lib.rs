@@ -5,6 +5,8 @@
 //!
 //! - [`Signer`]: Ed25519 signatures with an explicitly chosen key version
 //!   (genesis signs PASETO v4.public admission tokens, permesi signs OIDC tokens);
+//! - [`Es256Signer`]: ECDSA P-256 signatures in the JWS form, for OpenID Connect clients that
+//!   ask for ES256 (local backend only so far: `<name>.ecdsa-p256.json`, made on first use);
 //! - [`Cipher`]: AEAD encryption with associated data, producing self-describing text;
 //! - [`SecretStore`]: small named secrets (e.g. the OPAQUE server seed).
 //!
