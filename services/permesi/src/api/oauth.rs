@@ -317,6 +317,7 @@ pub async fn get_request(
 
 /// The user's answer on the consent page.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ConsentAnswer {
     /// Whether the user allows the application the scopes.
     pub approve: bool,

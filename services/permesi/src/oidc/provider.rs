@@ -608,7 +608,8 @@ pub async fn revoke_consent(
     Ok(())
 }
 
-/// The token endpoint's form (and introspection's and revocation's).
+/// The token endpoint's form (and introspection's and revocation's). Unknown parameters are
+/// ignored, as RFC 6749 section 3.2 requires; a repeated one is refused.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct TokenForm {
     /// `authorization_code`, `refresh_token` or `client_credentials`.
