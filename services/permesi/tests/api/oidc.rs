@@ -140,7 +140,7 @@ async fn approve(stack: &Stack, cookie: &str, consent_url: &str) -> String {
         .json()
         .await
         .unwrap();
-    assert_eq!(view["application"], "App web");
+    assert!(view["application"].as_str().unwrap().starts_with("App "));
     assert_eq!(view["consent_required"], true);
     let next: Value = http
         .post(
@@ -1090,4 +1090,175 @@ async fn clients_may_ask_for_es256_id_tokens() {
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["logged_out"], true);
+}
+
+/// A claim of a token permesi just issued (read without verifying: it came from us).
+fn claim(token: &str, name: &str) -> Value {
+    let claims: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    claims[name].clone()
+}
+
+#[tokio::test]
+async fn pairwise_subjects_public_clients_resources_and_forced_login() {
+    let stack = Stack::start().await;
+    let (cookie, web) = setup(&stack).await;
+    let other = application(&stack, &cookie, "other", &["authorization_code"]).await;
+    let pool = stack.pool().await;
+    for app in [&web, &other] {
+        sqlx::query("UPDATE applications SET subject_type = 'pairwise' WHERE client_id = $1")
+            .bind(&app.client_id)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let me = crate::session::get(&stack, "/v1/me", Some(&cookie))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["id"]
+        .clone();
+    let mut subjects = Vec::new();
+    for app in [&web, &other] {
+        let c = code(&stack, &cookie, app, "openid").await;
+        let (status, tokens) = exchange(&stack, app, &c, VERIFIER).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        let sub = claim(tokens["id_token"].as_str().unwrap(), "sub");
+        assert_ne!(sub, me, "pairwise: not the user id");
+        assert_eq!(claim(tokens["access_token"].as_str().unwrap(), "sub"), sub);
+        let info: Value = reqwest::Client::new()
+            .get(stack.permesi.url("/oauth/userinfo"))
+            .bearer_auth(tokens["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(info["sub"], sub);
+        subjects.push(sub);
+    }
+    assert_ne!(
+        subjects[0], subjects[1],
+        "two applications cannot correlate the user"
+    );
+    // The same application sees the same pairwise subject every time.
+    let c = code(&stack, &cookie, &web, "openid").await;
+    let (_, again) = exchange(&stack, &web, &c, VERIFIER).await;
+    assert_eq!(
+        claim(again["id_token"].as_str().unwrap(), "sub"),
+        subjects[0]
+    );
+
+    // A public client: no secret, PKCE only; a secret it does not have is refused.
+    let public: Value = reqwest::Client::new()
+        .post(
+            stack
+                .permesi
+                .url("/v1/orgs/acme/projects/shop/environments/prod/applications"),
+        )
+        .header(header::COOKIE, &cookie)
+        .json(&json!({
+            "slug": "spa", "name": "App spa", "client_type": "public",
+            "redirect_uris": [REDIRECT], "allowed_scopes": ["openid", "api:read"],
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let spa = App {
+        client_id: public["application"]["client_id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        secret: String::new(),
+    };
+    // RFC 8707: the access token is for the resource asked for.
+    let http = browser();
+    let consent = location(
+        &http,
+        &authorize_url(
+            &stack,
+            &spa,
+            &[
+                ("resource", "https://api.example.com/"),
+                ("scope", "openid"),
+            ],
+        ),
+        Some(&cookie),
+    )
+    .await;
+    let back = approve(&stack, &cookie, &consent).await;
+    let c = query(&location(&http, &back, Some(&cookie)).await)["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", c.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+        ("client_id", spa.client_id.as_str()),
+    ];
+    let with_secret = reqwest::Client::new()
+        .post(stack.permesi.url("/oauth/token"))
+        .form(&[&form[..], &[("client_secret", "guess")]].concat())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_secret.status(), StatusCode::UNAUTHORIZED);
+    let response = reqwest::Client::new()
+        .post(stack.permesi.url("/oauth/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let tokens: Value = response.json().await.unwrap();
+    assert_eq!(
+        claim(tokens["access_token"].as_str().unwrap(), "aud"),
+        "https://api.example.com/"
+    );
+    // Audience-restricted to the API: userinfo (the issuer's own audience) refuses it.
+    let userinfo = reqwest::Client::new()
+        .get(stack.permesi.url("/oauth/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(userinfo.status(), StatusCode::UNAUTHORIZED);
+
+    // prompt=login: to the login page, and after a new login the same request resumes.
+    let login = location(
+        &http,
+        &authorize_url(&stack, &web, &[("prompt", "login"), ("scope", "openid")]),
+        Some(&cookie),
+    )
+    .await;
+    let request = query(&login)["request"].clone();
+    let resume = stack
+        .permesi
+        .url(&format!("/oauth/authorize?request={request}"));
+    let still = location(&http, &resume, Some(&cookie)).await;
+    assert!(
+        still.starts_with("http://localhost:8080/login?"),
+        "old session: log in again"
+    );
+    let fresh = crate::session::login(&stack, "rp-user@example.com").await;
+    let done = location(&http, &resume, Some(&fresh)).await;
+    assert!(
+        done.starts_with(REDIRECT) && query(&done).contains_key("code"),
+        "{done}"
+    );
+    // The request was used up.
+    let used = http
+        .get(&resume)
+        .header(header::COOKIE, &fresh)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(used.status(), StatusCode::BAD_REQUEST);
 }
