@@ -5,6 +5,8 @@
 //!
 //! - [`Signer`]: Ed25519 signatures with an explicitly chosen key version
 //!   (genesis signs PASETO v4.public admission tokens, permesi signs OIDC tokens);
+//! - [`Es256Signer`]: ECDSA P-256 signatures in the JWS form, for OpenID Connect clients that
+//!   ask for ES256 (local backend only so far: `<name>.ecdsa-p256.json`, made on first use);
 //! - [`Cipher`]: AEAD encryption with associated data, producing self-describing text;
 //! - [`SecretStore`]: small named secrets (e.g. the OPAQUE server seed).
 //!
@@ -88,6 +90,31 @@ pub trait Signer: Send + Sync + std::fmt::Debug {
     async fn rotate(&self) -> Result<VerifyingKeyVersion, KeysError>;
 }
 
+/// One version of an ECDSA P-256 (ES256) signing key, as far as verifiers are concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcVerifyingKeyVersion {
+    /// Version number, starting at 1, increasing by one per rotation.
+    pub version: u32,
+    /// The public point's affine x coordinate (32 bytes, big-endian).
+    pub x: [u8; 32],
+    /// The public point's affine y coordinate.
+    pub y: [u8; 32],
+    /// When this version was created.
+    pub created_at: time::OffsetDateTime,
+}
+
+/// ES256 signing (ECDSA over P-256 with SHA-256) with versioned keys that never leave the
+/// backend. Signatures are in the JWS form (RFC 7518 section 3.4): `r || s`, 32 bytes each.
+#[async_trait::async_trait]
+pub trait Es256Signer: Send + Sync + std::fmt::Debug {
+    /// Every version with its public key, oldest first.
+    async fn versions(&self) -> Result<Vec<EcVerifyingKeyVersion>, KeysError>;
+    /// Signs with exactly `version`; an error, never a fallback to another key.
+    async fn sign(&self, version: u32, message: &[u8]) -> Result<[u8; 64], KeysError>;
+    /// Adds a new key version (it becomes the newest); returns it.
+    async fn rotate(&self) -> Result<EcVerifyingKeyVersion, KeysError>;
+}
+
 /// Authenticated encryption with associated data.
 #[async_trait::async_trait]
 pub trait Cipher: Send + Sync + std::fmt::Debug {
@@ -146,6 +173,7 @@ pub struct KeyBackend {
     secrets: Arc<dyn SecretStore>,
     probe: Arc<dyn Probe>,
     tokens: Option<Arc<dyn TokenPolicies>>,
+    es256: Option<Arc<dyn Es256Signer>>,
 }
 
 impl KeyBackend {
@@ -166,6 +194,7 @@ impl KeyBackend {
                     secrets: b.secrets,
                     probe: b.probe,
                     tokens: None,
+                    es256: Some(b.es256),
                 })
             }
             #[cfg(feature = "vault")]
@@ -178,6 +207,7 @@ impl KeyBackend {
                     secrets: b.secrets,
                     probe: b.probe,
                     tokens: Some(b.tokens),
+                    es256: None,
                 })
             }
         }
@@ -186,6 +216,12 @@ impl KeyBackend {
     /// The Ed25519 signer.
     pub fn signer(&self) -> Arc<dyn Signer> {
         Arc::clone(&self.signer)
+    }
+
+    /// The ES256 signer: the local backend's `<signing key>.ecdsa-p256.json`, created on first
+    /// use. `None` on Vault (Transit `ecdsa-p256` keys are not wired yet).
+    pub fn es256_signer(&self) -> Option<Arc<dyn Es256Signer>> {
+        self.es256.clone()
     }
 
     /// The AEAD cipher.

@@ -30,7 +30,10 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::fsutil::{ensure_private_dir, read_private_file, write_atomic};
 use crate::names::validate_name;
-use crate::{Cipher, KeysError, Probe, SecretStore, Signer, VerifyingKeyVersion};
+use crate::{
+    Cipher, EcVerifyingKeyVersion, Es256Signer, KeysError, Probe, SecretStore, Signer,
+    VerifyingKeyVersion,
+};
 
 /// Settings of the local file backend. Holds no secrets (a directory and key names).
 #[derive(Debug, Clone)]
@@ -67,6 +70,25 @@ impl Material for Ed25519 {
     const ALGORITHM: &'static str = "ed25519";
     fn from_secret(secret: &[u8; 32]) -> Self {
         Self(SigningKey::from_bytes(secret))
+    }
+}
+
+/// ECDSA P-256 signing key (ES256).
+struct P256(p256::ecdsa::SigningKey);
+
+impl Material for P256 {
+    const ALGORITHM: &'static str = "ecdsa-p256";
+    fn from_secret(secret: &[u8; 32]) -> Self {
+        // 32 random bytes are a valid scalar (non-zero, below the group order) except with
+        // probability about 2^-32; map the rare others deterministically to a valid one.
+        let mut bytes = Zeroizing::new(*secret);
+        loop {
+            if let Ok(key) = p256::ecdsa::SigningKey::from_slice(bytes.as_slice()) {
+                return Self(key);
+            }
+            bytes[0] &= 0x7f;
+            bytes[31] |= 1;
+        }
     }
 }
 
@@ -333,6 +355,82 @@ where
 }
 
 // ---------------------------------------------------------------------------------------
+// ES256 signer: its key file is created on first use, so services that never ask for ES256
+// (genesis) get no P-256 key.
+
+#[derive(Debug)]
+struct LocalEs256Signer {
+    dir: PathBuf,
+    name: String,
+    ring: tokio::sync::OnceCell<Arc<KeyRing<P256>>>,
+}
+
+impl LocalEs256Signer {
+    async fn ring(&self) -> Result<Arc<KeyRing<P256>>, KeysError> {
+        self.ring
+            .get_or_try_init(|| {
+                let (dir, name) = (self.dir.clone(), self.name.clone());
+                async move { blocking(move || KeyRing::<P256>::open(&dir, &name).map(Arc::new)).await }
+            })
+            .await
+            .cloned()
+    }
+}
+
+fn ec_public_versions(versions: &[Version<P256>]) -> Vec<EcVerifyingKeyVersion> {
+    versions
+        .iter()
+        .map(|v| {
+            let point = v.key.0.verifying_key().to_sec1_point(false);
+            let bytes = point.as_bytes();
+            let mut x = [0u8; 32];
+            let mut y = [0u8; 32];
+            x.copy_from_slice(&bytes[1..33]);
+            y.copy_from_slice(&bytes[33..65]);
+            EcVerifyingKeyVersion {
+                version: v.version,
+                x,
+                y,
+                created_at: v.created_at,
+            }
+        })
+        .collect()
+}
+
+#[async_trait::async_trait]
+impl Es256Signer for LocalEs256Signer {
+    async fn versions(&self) -> Result<Vec<EcVerifyingKeyVersion>, KeysError> {
+        let ring = self.ring().await?;
+        let versions = blocking(move || ring.reload()).await?;
+        Ok(ec_public_versions(&versions))
+    }
+
+    async fn sign(&self, version: u32, message: &[u8]) -> Result<[u8; 64], KeysError> {
+        use p256::ecdsa::signature::Signer as _;
+        let ring = self.ring().await?;
+        let versions = if version > ring.snapshot().last().map_or(0, |v| v.version) {
+            blocking(move || ring.with_version(version)).await?
+        } else {
+            ring.snapshot()
+        };
+        let v = find(&versions, version)
+            .ok_or_else(|| KeysError::NotFound(format!("ES256 key version {version}")))?;
+        let signature: p256::ecdsa::Signature = v.key.0.sign(message);
+        let mut out = [0u8; 64];
+        out.copy_from_slice(&signature.to_bytes());
+        Ok(out)
+    }
+
+    async fn rotate(&self) -> Result<EcVerifyingKeyVersion, KeysError> {
+        let ring = self.ring().await?;
+        let versions = blocking(move || ring.rotate()).await?;
+        ec_public_versions(&versions)
+            .pop()
+            .ok_or_else(|| KeysError::Corrupt("no key versions after rotation".into()))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Signer
 
 #[derive(Debug)]
@@ -504,6 +602,7 @@ pub(crate) struct LocalBackend {
     pub(crate) cipher: Arc<dyn Cipher>,
     pub(crate) secrets: Arc<dyn SecretStore>,
     pub(crate) probe: Arc<dyn Probe>,
+    pub(crate) es256: Arc<dyn Es256Signer>,
 }
 
 impl LocalBackend {
@@ -517,6 +616,11 @@ impl LocalBackend {
             let signing = Arc::new(KeyRing::<Ed25519>::open(&cfg.dir, &cfg.signing_key)?);
             let encryption = Arc::new(KeyRing::<XChaCha>::open(&cfg.dir, &cfg.encryption_key)?);
             Ok(Self {
+                es256: Arc::new(LocalEs256Signer {
+                    dir: cfg.dir.clone(),
+                    name: cfg.signing_key.clone(),
+                    ring: tokio::sync::OnceCell::new(),
+                }),
                 signer: Arc::new(LocalSigner {
                     ring: Arc::clone(&signing),
                 }),
@@ -568,5 +672,39 @@ mod tests {
         ] {
             assert!(parse_ciphertext(&bad).is_none(), "{bad}");
         }
+    }
+
+    #[tokio::test]
+    async fn es256_keys_are_made_on_first_use_sign_verifiably_and_rotate() {
+        use p256::ecdsa::signature::Verifier as _;
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LocalBackend::open(LocalConfig {
+            dir: dir.path().join("k"),
+            signing_key: "oidc".into(),
+            encryption_key: "data".into(),
+        })
+        .await
+        .unwrap();
+        let file = dir.path().join("k/oidc.ecdsa-p256.json");
+        assert!(!file.exists(), "no P-256 key until one is asked for");
+        let v1 = backend.es256.versions().await.unwrap();
+        assert_eq!(v1.len(), 1);
+        assert!(file.exists());
+        let signature = backend.es256.sign(1, b"message").await.unwrap();
+        let mut sec1 = vec![4u8];
+        sec1.extend_from_slice(&v1[0].x);
+        sec1.extend_from_slice(&v1[0].y);
+        let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).unwrap();
+        let parsed = p256::ecdsa::Signature::from_slice(&signature).unwrap();
+        assert!(key.verify(b"message", &parsed).is_ok());
+        assert!(key.verify(b"other", &parsed).is_err());
+        assert!(matches!(
+            backend.es256.sign(2, b"m").await,
+            Err(KeysError::NotFound(_))
+        ));
+        let v2 = backend.es256.rotate().await.unwrap();
+        assert_eq!(v2.version, 2);
+        assert_ne!(v2.x, v1[0].x);
+        backend.es256.sign(2, b"m").await.unwrap();
     }
 }

@@ -123,6 +123,12 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
+        Self::start_on(listener, router)
+    }
+
+    /// Serves `router` on an already bound listener (when the service must know its own URL
+    /// before it is built, e.g. an OpenID Provider's issuer).
+    pub fn start_on(listener: TcpListener, router: axum::Router) -> Self {
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server::serve::serve_tcp(listener, router, async {

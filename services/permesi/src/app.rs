@@ -48,6 +48,9 @@ pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../db/m
         (name = "admin", description = "Platform operators: claim, elevation, users, audit log"),
         (name = "tenancy", description = "Organizations, members, invitations, projects, \
                                          environments, applications and their audit log"),
+        (name = "oauth", description = "OpenID Connect provider: discovery, JWKS, authorize, \
+                                        token, userinfo, introspection, revocation, logout"),
+        (name = "consent", description = "What the console's login and consent pages call"),
         (name = "ops", description = "Health, readiness, metrics and this document")
     )
 )]
@@ -96,6 +99,8 @@ pub struct AppState {
     pub mfa: Mfa,
     /// WebAuthn credentials.
     pub passkeys: Passkeys,
+    /// The OpenID Provider.
+    pub oidc: crate::oidc::provider::Provider,
 }
 
 impl AppState {
@@ -197,6 +202,8 @@ impl AppState {
         announce_unclaimed(&operators, &pool, keys.kind()).await;
         let mfa = Mfa::new(pool.clone(), cipher.clone(), audit.clone());
         let passkeys = passkeys(settings, &pool, &audit, &secret(PASSKEY_FAKE_KEY).await?)?;
+        let oidc = oidc_provider(settings, &keys, dependencies.cache.clone()).await?;
+        crate::oidc::provider::spawn_purge(pool.clone());
         Ok(Self {
             mfa,
             passkeys,
@@ -221,8 +228,46 @@ impl AppState {
             pool,
             client_secrets,
             link_base: settings.email_base_url.trim_end_matches('/').into(),
+            oidc,
         })
     }
+}
+
+/// The OpenID Provider over the key backend (signing keys, MAC keys from the secret store).
+async fn oidc_provider(
+    settings: &Settings,
+    keys: &keys::KeyBackend,
+    cache: Option<server::backends::Cache>,
+) -> Result<crate::oidc::provider::Provider, StartError> {
+    let secret = |name: &'static str| {
+        let secrets = keys.secrets();
+        async move {
+            let bytes = server::secrets::get_or_create(secrets.as_ref(), name, 32)
+                .await
+                .map_err(|e| std::io::Error::other(format!("{name}: {e}")))?;
+            let mut out = [0u8; 32];
+            out.copy_from_slice(&bytes);
+            Ok::<_, std::io::Error>(out)
+        }
+    };
+    Ok(crate::oidc::provider::Provider {
+        config: Arc::new(settings.oidc_config()?),
+        keys: crate::oidc::keys::SigningKeys::new(
+            keys.signer(),
+            keys.es256_signer(),
+            settings.oidc_rotation(),
+        ),
+        pairwise: crate::oidc::MacKey::new(secret(crate::oidc::PAIRWISE_KEY_NAME).await?),
+        refresh: crate::oidc::MacKey::new(secret(crate::oidc::REFRESH_KEY_NAME).await?),
+        assertions: Arc::new(match cache {
+            Some(client) => server::replay::ReplayGuard::Redis {
+                client,
+                prefix: "permesi:oidc:assertion:",
+            },
+            None => server::replay::ReplayGuard::memory(),
+        }),
+        clients: crate::oidc::provider::ClientCache::default(),
+    })
 }
 
 impl axum::extract::FromRef<AppState> for Arc<TrustedProxies> {

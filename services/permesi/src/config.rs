@@ -126,6 +126,20 @@ pub struct Settings {
     /// Days a deleted organization, project, environment or application is kept before the
     /// hourly purge removes it for good (1 to 3650).
     pub tenancy_retention_days: u32,
+    /// The OpenID Provider's issuer URL (`iss`, discovery at
+    /// `<issuer>/.well-known/openid-configuration`): the public origin of this service.
+    pub oidc_issuer: String,
+    /// The console's login page; the browser comes with `?request=<id>` and goes back to
+    /// `<issuer>/oauth/authorize?request=<id>` after logging in.
+    pub oidc_login_url: String,
+    /// The console's consent page (`?request=<id>`).
+    pub oidc_consent_url: String,
+    /// Lifetime of access and ID tokens, in seconds (60 to 3600).
+    pub oidc_access_token_ttl_secs: u32,
+    /// Lifetime of a refresh token, in seconds; every rotation starts it again.
+    pub oidc_refresh_token_ttl_secs: u32,
+    /// How long a new signing key version is published in the JWKS before it signs, seconds.
+    pub oidc_key_prepublish_secs: u32,
 }
 
 impl Default for Settings {
@@ -180,6 +194,12 @@ impl Default for Settings {
             admission_issuer: "genesis".to_owned(),
             admission_audience: "permesi".to_owned(),
             tenancy_retention_days: 30,
+            oidc_issuer: "http://localhost:8001".to_owned(),
+            oidc_login_url: "http://localhost:8080/login".to_owned(),
+            oidc_consent_url: "http://localhost:8080/consent".to_owned(),
+            oidc_access_token_ttl_secs: 600,
+            oidc_refresh_token_ttl_secs: 30 * 86_400,
+            oidc_key_prepublish_secs: 3_600,
         }
     }
 }
@@ -236,6 +256,69 @@ impl Settings {
             vault_timeout_ms: self.vault_timeout_ms,
         }
         .to_config()
+    }
+}
+
+impl Settings {
+    /// The OpenID Provider's settings.
+    pub fn oidc_config(&self) -> Result<crate::oidc::OidcConfig, SettingsError> {
+        let invalid = |setting: &str, reason: &str| SettingsError::Invalid {
+            setting: setting.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let issuer = self.oidc_issuer.trim_end_matches('/');
+        let absolute = |u: &str| {
+            (u.starts_with("https://") || u.starts_with("http://"))
+                && !u.contains(['?', '#'])
+                && u.len() > "http://".len()
+        };
+        if !absolute(issuer) {
+            return Err(invalid(
+                "PERMESI_OIDC_ISSUER",
+                "must be an http(s) URL without query or fragment",
+            ));
+        }
+        for (name, url) in [
+            ("PERMESI_OIDC_LOGIN_URL", &self.oidc_login_url),
+            ("PERMESI_OIDC_CONSENT_URL", &self.oidc_consent_url),
+        ] {
+            if !absolute(url) {
+                return Err(invalid(
+                    name,
+                    "must be an http(s) URL without query or fragment",
+                ));
+            }
+        }
+        if !(60..=3_600).contains(&self.oidc_access_token_ttl_secs) {
+            return Err(invalid(
+                "PERMESI_OIDC_ACCESS_TOKEN_TTL_SECS",
+                "must be 60 to 3600",
+            ));
+        }
+        if self.oidc_refresh_token_ttl_secs < 60 {
+            return Err(invalid(
+                "PERMESI_OIDC_REFRESH_TOKEN_TTL_SECS",
+                "must be at least 60",
+            ));
+        }
+        Ok(crate::oidc::OidcConfig {
+            issuer: issuer.to_owned(),
+            login_url: self.oidc_login_url.clone(),
+            consent_url: self.oidc_consent_url.clone(),
+            access_ttl: time::Duration::seconds(i64::from(self.oidc_access_token_ttl_secs)),
+            refresh_ttl: time::Duration::seconds(i64::from(self.oidc_refresh_token_ttl_secs)),
+        })
+    }
+
+    /// Signing key rotation timing: prepublished for the setting, retired after the longest
+    /// token lifetime plus the longest JWKS cache time we advertise.
+    pub fn oidc_rotation(&self) -> crate::oidc::keys::RotationPolicy {
+        crate::oidc::keys::RotationPolicy {
+            prepublish: time::Duration::seconds(i64::from(self.oidc_key_prepublish_secs)),
+            retire_after: time::Duration::seconds(
+                i64::from(self.oidc_access_token_ttl_secs) + 3_600,
+            ),
+        }
     }
 }
 

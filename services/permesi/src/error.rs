@@ -74,6 +74,22 @@ pub enum Error {
     /// (`invalid_slug`, `invalid_redirect_uri`, ...).
     #[error("invalid: {0}")]
     Invalid(&'static str),
+    /// An OAuth 2.0 / OpenID Connect protocol error, answered in the OAuth format
+    /// (`{"error", "error_description"}`, RFC 6749 section 5.2) on the OAuth endpoints.
+    #[error("oauth {error}: {description}")]
+    OAuth {
+        /// The registered error code (`invalid_request`, `invalid_grant`, ...).
+        error: &'static str,
+        /// A fixed, human-readable description (never request data).
+        description: &'static str,
+    },
+}
+
+impl Error {
+    /// An OAuth protocol error.
+    pub fn oauth(error: &'static str, description: &'static str) -> Self {
+        Self::OAuth { error, description }
+    }
 }
 
 impl Error {
@@ -98,6 +114,7 @@ impl Error {
             Self::ReauthenticationRequired => "reauthentication_required",
             Self::Conflict(code) | Self::Invalid(code) => code,
             Self::Forbidden => "forbidden",
+            Self::OAuth { error, .. } => error,
         }
     }
 
@@ -117,6 +134,11 @@ impl Error {
             Self::InvalidCode | Self::InvalidCredential => StatusCode::BAD_REQUEST,
             Self::ReauthenticationRequired | Self::Forbidden => StatusCode::FORBIDDEN,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::OAuth { error, .. } => match *error {
+                "invalid_client" | "invalid_token" => StatusCode::UNAUTHORIZED,
+                "insufficient_scope" => StatusCode::FORBIDDEN,
+                _ => StatusCode::BAD_REQUEST,
+            },
         }
     }
 
@@ -141,6 +163,7 @@ impl Error {
             Self::Conflict(_) => "Conflict with the current state",
             Self::Forbidden => "Forbidden",
             Self::Invalid(_) => "Invalid value",
+            Self::OAuth { description, .. } => description,
         }
     }
 }
@@ -186,6 +209,9 @@ impl IntoResponse for Error {
         if let Self::Unavailable(detail) = &self {
             tracing::error!(error = %detail, "request failed");
         }
+        if let Self::OAuth { error, description } = self {
+            return oauth_response(self.status(), error, description);
+        }
         let mut response = Problem::new(self.status(), self.code(), self.title()).into_response();
         response.headers_mut().insert(
             axum::http::header::CACHE_CONTROL,
@@ -199,4 +225,29 @@ impl IntoResponse for Error {
         }
         response
     }
+}
+
+/// The OAuth error body with `Cache-Control: no-store` and, for 401s, the `WWW-Authenticate`
+/// challenge of the scheme the endpoint takes (RFC 6749 section 5.2, RFC 6750 section 3).
+fn oauth_response(status: StatusCode, error: &str, description: &str) -> Response {
+    use axum::http::{HeaderValue, header};
+    let body = serde_json::json!({ "error": error, "error_description": description });
+    let mut response = (status, axum::Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    let challenge = match error {
+        "invalid_client" => Some(HeaderValue::from_static(r#"Basic realm="permesi""#)),
+        "invalid_token" => Some(HeaderValue::from_static(
+            r#"Bearer realm="permesi", error="invalid_token""#,
+        )),
+        "insufficient_scope" => Some(HeaderValue::from_static(
+            r#"Bearer realm="permesi", error="insufficient_scope""#,
+        )),
+        _ => None,
+    };
+    if let Some(challenge) = challenge {
+        headers.insert(header::WWW_AUTHENTICATE, challenge);
+    }
+    response
 }

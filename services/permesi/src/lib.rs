@@ -19,6 +19,7 @@ pub mod dev_cli;
 pub mod error;
 pub mod identity;
 pub mod mfa;
+pub mod oidc;
 pub mod operators;
 pub mod sessions;
 pub mod store;

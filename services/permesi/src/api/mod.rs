@@ -4,6 +4,7 @@ mod admin;
 mod auth;
 mod context;
 pub mod mfa;
+mod oauth;
 mod session;
 mod tenancy;
 
@@ -28,6 +29,26 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(mfa::passkey_login_start))
         .merge(session_routes())
         .merge(tenancy_routes())
+        .merge(oauth_routes())
+}
+
+/// The OpenID Provider and the console's consent endpoints (not admission-gated: relying
+/// parties and browsers call them directly).
+fn oauth_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(oauth::openid_configuration))
+        .routes(routes!(oauth::authorization_server))
+        .routes(routes!(oauth::jwks))
+        .routes(routes!(oauth::authorize))
+        .routes(routes!(oauth::token))
+        .routes(routes!(oauth::userinfo, oauth::userinfo_post))
+        .routes(routes!(oauth::introspect))
+        .routes(routes!(oauth::revoke))
+        .routes(routes!(oauth::logout))
+        .routes(routes!(oauth::get_request))
+        .routes(routes!(oauth::consent))
+        .routes(routes!(oauth::list_consents))
+        .routes(routes!(oauth::revoke_consent))
 }
 
 /// Session-authenticated tenant routes (not admission-gated).
@@ -139,4 +160,5 @@ pub fn routes_with_gate(gate: &Gate) -> OpenApiRouter<AppState> {
         .routes(routes!(auth::login_finish))
         .merge(session_routes())
         .merge(tenancy_routes())
+        .merge(oauth_routes())
 }

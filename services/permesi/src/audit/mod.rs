@@ -203,6 +203,22 @@ actions! {
     PasskeyLogin => "auth.passkey",
     /// Someone was refused a tenant or admin action.
     AccessDenied => "access.denied",
+    /// An authorization code was issued to an application for a user.
+    OAuthCodeIssued => "oauth.code_issued",
+    /// A used authorization code was presented again; what it issued was revoked.
+    OAuthCodeReuse => "oauth.code_reuse",
+    /// Tokens were issued for a user (code exchange or refresh).
+    OAuthTokenIssued => "oauth.token_issued",
+    /// An old refresh token was presented again; its whole family was revoked.
+    OAuthRefreshReuse => "oauth.refresh_reuse",
+    /// A user granted an application scopes.
+    OAuthConsentGranted => "oauth.consent_granted",
+    /// A user withdrew an application's consent (its tokens were revoked).
+    OAuthConsentRevoked => "oauth.consent_revoked",
+    /// A client revoked a token (RFC 7009).
+    OAuthTokenRevoked => "oauth.token_revoked",
+    /// A relying party logged the user out (RP-initiated logout).
+    OAuthLogout => "oauth.logout",
 }
 
 /// Where a request came from, taken from the request by the handler.

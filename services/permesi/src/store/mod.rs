@@ -2,6 +2,7 @@
 
 pub mod applications;
 pub mod constraints;
+pub mod oauth;
 pub mod orgs;
 pub mod projects;
 pub mod retention;

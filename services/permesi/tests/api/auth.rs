@@ -44,8 +44,16 @@ impl Stack {
         let genesis = TestServer::start(Genesis::build(genesis).await.unwrap().router).await;
         let database_url = testkit::fresh_database("permesi_auth").await;
         let mail = dir.path().join("mail");
-        let settings = permesi_settings(&dir, &database_url, &genesis);
-        let permesi = TestServer::start(Permesi::build(tune(settings)).await.unwrap().router).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://{}", listener.local_addr().unwrap());
+        let settings = Settings {
+            oidc_issuer: issuer,
+            ..permesi_settings(&dir, &database_url, &genesis)
+        };
+        let permesi = TestServer::start_on(
+            listener,
+            Permesi::build(tune(settings)).await.unwrap().router,
+        );
         Self {
             genesis,
             permesi,

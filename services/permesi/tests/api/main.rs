@@ -5,6 +5,7 @@ mod admin;
 mod audit;
 mod auth;
 mod mfa;
+mod oidc;
 mod ops;
 mod passkeys;
 mod session;
