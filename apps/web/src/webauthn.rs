@@ -84,7 +84,11 @@ fn cancelled(e: &JsValue) -> ApiError {
         .and_then(|v| v.as_string())
         .unwrap_or_default();
     if name == "NotAllowedError" {
-        ApiError::Local("The passkey prompt was cancelled or timed out.".to_owned())
+        ApiError::Local(
+            "No passkey was used: the prompt was cancelled or timed out, or this device has no \
+             passkey for the account. Try again, or use a password."
+                .to_owned(),
+        )
     } else {
         let msg = js_sys::Reflect::get(e, &JsValue::from_str("message"))
             .ok()
