@@ -124,6 +124,23 @@ async function passwordLogin(page, { totpSecret } = {}) {
   }
 }
 
+function operatorToken() {
+  const out = execSync(env('OPERATOR_TOKEN_CMD'), { encoding: 'utf8', shell: '/bin/bash', stdio: ['ignore', 'pipe', 'ignore'] });
+  return out.trim().split(/\s+/).pop();
+}
+
+// The admin page asks for an operator token when this session is not elevated.
+async function elevateIfAsked(page) {
+  const elevate = page.getByRole('button', { name: 'Elevate' });
+  const users = page.getByTestId('user-list');
+  await elevate.or(users).first().waitFor();
+  if (await elevate.isVisible()) {
+    await page.getByLabel('Operator token').fill(operatorToken());
+    await elevate.click();
+    await users.waitFor();
+  }
+}
+
 async function signOut(page) {
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.waitForURL(/\/login$/);
@@ -374,19 +391,12 @@ try {
   });
 
   await step('admin: claim, elevate, users, audit log', async () => {
-    const token = () => execSync(env("OPERATOR_TOKEN_CMD"), { encoding: "utf8", shell: "/bin/bash", stdio: ["ignore", "pipe", "ignore"] }).trim().split(/\s+/).pop();
     await page.goto(`${CONSOLE}/admin/claim`);
-    await page.getByLabel('Operator token').fill(token());
+    await page.getByLabel('Operator token').fill(operatorToken());
     await page.getByRole('button', { name: 'Claim' }).click();
     await page.waitForURL(/\/admin$/);
-    const elevate = page.getByRole('button', { name: 'Elevate' });
-    const users = page.getByTestId('user-list');
-    await elevate.or(users).first().waitFor();
-    if (await elevate.isVisible()) {
-      await page.getByLabel('Operator token').fill(token());
-      await elevate.click();
-    }
-    await users.getByText(email).waitFor();
+    await elevateIfAsked(page);
+    await page.getByTestId('user-list').getByText(email).waitFor();
     await page.getByTestId('audit-table').waitFor();
     await page.getByLabel('Action (auth.login)').fill('auth.login');
     await page.getByRole('button', { name: 'Filter' }).click();
@@ -440,6 +450,7 @@ try {
 
   await step('admin: ending the user\'s sessions signs the console out', async () => {
     await page.goto(`${CONSOLE}/admin`);
+    await elevateIfAsked(page); // elevation belongs to a session; the OIDC scenario made a new one
     const row = page.getByTestId('user-list').locator('li', { hasText: email });
     await row.getByRole('button', { name: 'End sessions' }).click();
     await page.getByText(/session\(s\) ended/).waitFor();
