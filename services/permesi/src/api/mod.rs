@@ -89,6 +89,7 @@ fn tenancy_routes() -> OpenApiRouter<AppState> {
             tenancy::update_application,
             tenancy::delete_application
         ))
+        .routes(routes!(tenancy::get_oidc_client, tenancy::put_oidc_client))
         .routes(routes!(tenancy::rotate_secret))
         .routes(routes!(tenancy::org_audit))
 }

@@ -14,6 +14,7 @@ use utoipa::{IntoParams, IntoResponses, ToSchema};
 use uuid::Uuid;
 
 use super::session::CurrentSession;
+use crate::tenancy::oidc_client::OidcClientSettings;
 use crate::{
     app::AppState,
     audit::{self, Context},
@@ -830,6 +831,58 @@ pub async fn update_application(
         )
         .await?;
     Ok(json(StatusCode::OK, &application))
+}
+
+/// An application's OpenID Connect client settings (subject type, ID token algorithm, keys
+/// for `private_key_jwt`).
+#[utoipa::path(get,
+    path = "/v1/orgs/{org}/projects/{project}/environments/{env}/applications/{app}/oidc",
+    tag = "tenancy",
+    params(("org" = String, Path, description = "Organization slug"),
+           ("project" = String, Path, description = "Project slug"),
+           ("env" = String, Path, description = "Environment slug"),
+           ("app" = String, Path, description = "Application slug")),
+    responses((status = 200, body = OidcClientSettings), TenantErrors))]
+pub async fn get_oidc_client(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    context: Context,
+    Path((org, project, env, app)): Path<(String, String, String, String)>,
+) -> Result<Response, Error> {
+    let settings = state
+        .tenancy_parts()
+        .oidc_client(caller(&session, &context), (&org, &project, &env, &app))
+        .await?;
+    Ok(json(StatusCode::OK, &settings))
+}
+
+/// Replaces an application's OpenID Connect client settings (members). Key sets hold Ed25519
+/// public keys only; private key members are refused. Takes effect at the token endpoint
+/// within 5 seconds (its client cache).
+#[utoipa::path(put,
+    path = "/v1/orgs/{org}/projects/{project}/environments/{env}/applications/{app}/oidc",
+    tag = "tenancy", request_body = OidcClientSettings,
+    params(("org" = String, Path, description = "Organization slug"),
+           ("project" = String, Path, description = "Project slug"),
+           ("env" = String, Path, description = "Environment slug"),
+           ("app" = String, Path, description = "Application slug")),
+    responses((status = 200, body = OidcClientSettings), TenantErrors))]
+pub async fn put_oidc_client(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    context: Context,
+    Path((org, project, env, app)): Path<(String, String, String, String)>,
+    Json(body): Json<OidcClientSettings>,
+) -> Result<Response, Error> {
+    state
+        .tenancy_parts()
+        .set_oidc_client(
+            caller(&session, &context),
+            (&org, &project, &env, &app),
+            &body,
+        )
+        .await?;
+    Ok(json(StatusCode::OK, &body))
 }
 
 /// Deletes an application (admins).

@@ -234,3 +234,53 @@ pub async fn secret_mac(pool: &PgPool, client_id: &str) -> Result<Option<Vec<u8>
     .await?;
     Ok(mac.flatten())
 }
+
+/// An application's OIDC client settings.
+pub async fn oidc_settings(
+    pool: &PgPool,
+    id: Uuid,
+) -> Result<Option<crate::tenancy::oidc_client::OidcClientSettings>, Error> {
+    use crate::tenancy::oidc_client::{IdTokenAlg, OidcClientSettings, SubjectType};
+    let row: Option<(Option<serde_json::Value>, String, String)> = sqlx::query_as(
+        "SELECT jwks, subject_type, id_token_signed_response_alg FROM applications \
+         WHERE id = $1 AND deleted_at IS NULL",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(jwks, subject, alg)| OidcClientSettings {
+        subject_type: if subject == "pairwise" {
+            SubjectType::Pairwise
+        } else {
+            SubjectType::Public
+        },
+        id_token_signed_response_alg: if alg == "ES256" {
+            IdTokenAlg::ES256
+        } else {
+            IdTokenAlg::EdDSA
+        },
+        jwks,
+    }))
+}
+
+/// Replaces an application's OIDC client settings; `false` when it is gone.
+pub async fn set_oidc_settings(
+    conn: &mut PgConnection,
+    id: Uuid,
+    settings: &crate::tenancy::oidc_client::OidcClientSettings,
+    now: OffsetDateTime,
+) -> Result<bool, Error> {
+    let done = sqlx::query(
+        "UPDATE applications SET jwks = $2, subject_type = $3, id_token_signed_response_alg = $4, \
+         updated_at = $5 WHERE id = $1 AND deleted_at IS NULL",
+    )
+    .bind(id)
+    .bind(&settings.jwks)
+    .bind(settings.subject_type.as_str())
+    .bind(settings.id_token_signed_response_alg.as_str())
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(constraints::tenancy)?;
+    Ok(done.rows_affected() == 1)
+}

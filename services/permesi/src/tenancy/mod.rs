@@ -12,6 +12,7 @@
 //! See `docs/tenancy.md`.
 
 pub mod authz;
+pub mod oidc_client;
 pub mod secret;
 pub mod service;
 pub mod validate;

@@ -868,6 +868,57 @@ impl Parts<'_> {
         })
     }
 
+    /// An application's OIDC client settings (viewers and up).
+    pub async fn oidc_client(
+        &self,
+        caller: Caller<'_>,
+        path: (&str, &str, &str, &str),
+    ) -> Result<super::oidc_client::OidcClientSettings, Error> {
+        let (_, application) = self
+            .access_application(caller, path, TenantAction::ApplicationRead)
+            .await?;
+        applications::oidc_settings(self.pool, application.id)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    /// Replaces an application's OIDC client settings (members and up), audited.
+    pub async fn set_oidc_client(
+        &self,
+        caller: Caller<'_>,
+        path: (&str, &str, &str, &str),
+        settings: &super::oidc_client::OidcClientSettings,
+    ) -> Result<(), Error> {
+        if let Some(jwks) = &settings.jwks {
+            super::oidc_client::validate_jwks(jwks)?;
+        }
+        let (org, application) = self
+            .access_application(caller, path, TenantAction::ApplicationWrite)
+            .await?;
+        let now = OffsetDateTime::now_utc();
+        let mut tx = self.pool.begin().await?;
+        if !applications::set_oidc_settings(&mut tx, application.id, settings, now).await? {
+            return Err(Error::NotFound);
+        }
+        let keys = settings
+            .jwks
+            .as_ref()
+            .and_then(|j| j["keys"].as_array().map(Vec::len))
+            .unwrap_or(0);
+        let entry = record(caller, Action::ApplicationUpdated, org.id)
+            .target("application", application.id)
+            .detail("client_id", application.client_id.as_str())
+            .detail("subject_type", settings.subject_type.as_str())
+            .detail(
+                "id_token_alg",
+                settings.id_token_signed_response_alg.as_str(),
+            )
+            .detail("jwks_keys", keys);
+        self.audit.append(&mut tx, &entry, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Soft-deletes an application.
     pub async fn delete_application(
         &self,

@@ -1287,3 +1287,77 @@ async fn bad_input_is_a_clear_4xx_problem() {
         "http://localhost:3000/cb"
     );
 }
+
+#[tokio::test]
+async fn applications_oidc_client_settings_are_set_through_the_api() {
+    let stack = Stack::start().await;
+    let owner = User::new(&stack, "oidc.owner@example.com").await;
+    acme(&owner).await;
+    let oidc = format!("{APP}/oidc");
+    assert_eq!(
+        owner.get(&oidc).await,
+        json!({ "subject_type": "public", "id_token_signed_response_alg": "EdDSA", "jwks": null })
+    );
+    let key = json!({ "kty": "OKP", "crv": "Ed25519", "kid": "k1",
+                      "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo" });
+    let settings = json!({
+        "subject_type": "pairwise",
+        "id_token_signed_response_alg": "ES256",
+        "jwks": { "keys": [key] },
+    });
+    owner
+        .expect(Method::PUT, &oidc, Some(&settings), StatusCode::OK)
+        .await;
+    assert_eq!(owner.get(&oidc).await, settings);
+    // What the token endpoint reads is what was set.
+    let stored: (String, String) = sqlx::query_as(
+        "SELECT subject_type, id_token_signed_response_alg FROM applications WHERE slug = 'web'",
+    )
+    .fetch_one(&pool(&stack).await)
+    .await
+    .unwrap();
+    assert_eq!(stored, ("pairwise".to_owned(), "ES256".to_owned()));
+    // Private key material and foreign key types are refused; unknown fields too.
+    let mut private = key.clone();
+    private["d"] = json!("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo");
+    for (body, status, expected) in [
+        (
+            json!({ "subject_type": "public", "id_token_signed_response_alg": "EdDSA",
+                    "jwks": { "keys": [private] } }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "private_key_in_jwks",
+        ),
+        (
+            json!({ "subject_type": "public", "id_token_signed_response_alg": "EdDSA",
+                    "jwks": { "keys": [{ "kty": "RSA", "n": "x", "e": "AQAB" }] } }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_jwks",
+        ),
+    ] {
+        owner
+            .refused(Method::PUT, &oidc, Some(&body), status, expected)
+            .await;
+    }
+    let unknown = owner
+        .send(
+            Method::PUT,
+            &oidc,
+            Some(&json!({ "subject_type": "public", "id_token_signed_response_alg": "RS1" })),
+        )
+        .await;
+    assert!(unknown.status().is_client_error());
+    // Strangers see nothing.
+    let stranger = User::new(&stack, "oidc.stranger@example.com").await;
+    stranger
+        .refused(Method::GET, &oidc, None, StatusCode::NOT_FOUND, "not_found")
+        .await;
+    stranger
+        .refused(
+            Method::PUT,
+            &oidc,
+            Some(&settings),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
+}

@@ -1,0 +1,156 @@
+//! An application's OpenID Connect client settings beyond its redirects and grants: the keys it
+//! signs `private_key_jwt` assertions with, its subject type, and its ID token algorithm.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::error::Error;
+
+/// Most keys a client may register.
+pub const MAX_KEYS: usize = 10;
+/// Largest JWK Set accepted, serialized.
+pub const MAX_JWKS_BYTES: usize = 8 * 1024;
+
+/// How a user's `sub` looks to the application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectType {
+    /// The user id, the same for every application.
+    Public,
+    /// A per-application pseudonym: applications cannot correlate users.
+    Pairwise,
+}
+
+impl SubjectType {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Pairwise => "pairwise",
+        }
+    }
+}
+
+/// ID token signature algorithms an application may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum IdTokenAlg {
+    /// Ed25519 (the default).
+    EdDSA,
+    /// ECDSA P-256 with SHA-256.
+    ES256,
+}
+
+impl IdTokenAlg {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EdDSA => "EdDSA",
+            Self::ES256 => "ES256",
+        }
+    }
+}
+
+/// An application's OIDC client settings.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OidcClientSettings {
+    /// `public` or `pairwise`.
+    pub subject_type: SubjectType,
+    /// `EdDSA` or `ES256`.
+    pub id_token_signed_response_alg: IdTokenAlg,
+    /// Public keys for `private_key_jwt` client authentication: a JWK Set of Ed25519 keys
+    /// (`{"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "...", "kid": "..."}]}`); `null` for
+    /// none. Private key members are refused.
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<Value>,
+}
+
+fn is_b64url_32(text: &str) -> bool {
+    text.len() == 43
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Checks a client JWK Set: an object with 1 to [`MAX_KEYS`] Ed25519 public keys, no private
+/// key material, at most [`MAX_JWKS_BYTES`].
+pub fn validate_jwks(jwks: &Value) -> Result<(), Error> {
+    let invalid = || Error::Invalid("invalid_jwks");
+    if jwks.to_string().len() > MAX_JWKS_BYTES {
+        return Err(invalid());
+    }
+    let keys = jwks
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or_else(invalid)?;
+    if keys.is_empty() || keys.len() > MAX_KEYS {
+        return Err(invalid());
+    }
+    for key in keys {
+        let key = key.as_object().ok_or_else(invalid)?;
+        let private = ["d", "p", "q", "dp", "dq", "qi", "k"];
+        if private.iter().any(|m| key.contains_key(*m)) {
+            return Err(Error::Invalid("private_key_in_jwks"));
+        }
+        let field = |name: &str| key.get(name).and_then(Value::as_str);
+        if field("kty") != Some("OKP")
+            || field("crv") != Some("Ed25519")
+            || !field("x").is_some_and(is_b64url_32)
+            || key.get("alg").is_some_and(|a| a.as_str() != Some("EdDSA"))
+        {
+            return Err(invalid());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+
+    #[test]
+    fn only_public_ed25519_key_sets_are_accepted() {
+        assert!(
+            validate_jwks(&json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": X, "kid": "a"}]}))
+                .is_ok()
+        );
+        for (bad, code) in [
+            (json!({"keys": []}), "invalid_jwks"),
+            (json!([]), "invalid_jwks"),
+            (
+                json!({"keys": [{"kty": "EC", "crv": "P-256", "x": X, "y": X}]}),
+                "invalid_jwks",
+            ),
+            (
+                json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "short"}]}),
+                "invalid_jwks",
+            ),
+            (
+                json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": X, "alg": "HS256"}]}),
+                "invalid_jwks",
+            ),
+            (
+                json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": X, "d": X}]}),
+                "private_key_in_jwks",
+            ),
+            (
+                json!({"keys": [{"kty": "oct", "k": X}]}),
+                "private_key_in_jwks",
+            ),
+        ] {
+            match validate_jwks(&bad) {
+                Err(Error::Invalid(got)) => assert_eq!(got, code, "{bad}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        let many: Vec<Value> = (0..=MAX_KEYS)
+            .map(|i| json!({"kty": "OKP", "crv": "Ed25519", "x": X, "kid": i.to_string()}))
+            .collect();
+        assert!(validate_jwks(&json!({ "keys": many })).is_err());
+    }
+}
