@@ -110,7 +110,7 @@ function skip(name, why) {
   results.push({ name, ok: true, skipped: why });
 }
 
-async function passwordLogin(page, { totpSecret } = {}) {
+async function passwordLogin(page, { totpSecret, recoveryCode } = {}) {
   await page.getByLabel('Email', { exact: true }).fill(email);
   await page.getByRole('button', { name: 'Use a password instead' }).click();
   await page.getByLabel('Password', { exact: true }).fill(password);
@@ -120,6 +120,10 @@ async function passwordLogin(page, { totpSecret } = {}) {
     await field.waitFor();
     await screenshot(page, 'login-mfa');
     await field.fill(await totpCode(totpSecret));
+    await page.getByRole('button', { name: 'Verify' }).click();
+  } else if (recoveryCode) {
+    await page.getByRole('button', { name: 'Use a recovery code' }).click();
+    await page.getByLabel('Recovery code').fill(recoveryCode);
     await page.getByRole('button', { name: 'Verify' }).click();
   }
 }
@@ -415,7 +419,8 @@ try {
       await page.goto(`${RP}/start`);
       await page.waitForURL((u) => u.pathname === '/login' && u.searchParams.has('request'));
       await screenshot(page, 'oidc-login');
-      await passwordLogin(page, { totpSecret });
+      // A recovery code: a third TOTP code could mean waiting for the next 30 s step.
+      await passwordLogin(page, totpSecret ? { recoveryCode: recoveryCodes[1] } : {});
       const allow = page.getByRole('button', { name: 'Allow' });
       await page.waitForURL((u) => u.pathname === '/consent' || u.pathname === '/callback', { timeout: 120_000 });
       if (new URL(page.url()).pathname === '/consent') {
@@ -427,6 +432,14 @@ try {
       const claims = JSON.parse(await page.locator('#claims').textContent());
       if (!claims.sub) throw new Error(`no sub in ${JSON.stringify(claims)}`);
       await screenshot(page, 'oidc-callback');
+    });
+
+    await step('the consent is listed on the security page and can be withdrawn', async () => {
+      await page.goto(`${CONSOLE}/console/me/security`);
+      const list = page.getByTestId('consent-list');
+      await list.getByText('Web').waitFor();
+      await list.getByRole('button', { name: 'Remove access' }).click();
+      await page.getByText('No application has access to your account.').waitFor();
     });
   }
 

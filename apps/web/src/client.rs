@@ -790,6 +790,24 @@ pub async fn admin_audit(filters: &[(&str, String)]) -> Result<AuditPage, ApiErr
     get(&path).await
 }
 
+/// One application the user consented to (`GET /v1/me/consents`).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct Consent {
+    pub client_id: String,
+    pub application: String,
+    pub scopes: Vec<String>,
+    pub granted_at: String,
+}
+
+pub async fn consents() -> Result<Vec<Consent>, ApiError> {
+    get("/v1/me/consents").await
+}
+
+/// Withdraws a consent; the application's refresh and access tokens for the user are revoked.
+pub async fn withdraw_consent(client_id: &str) -> Result<(), ApiError> {
+    delete(&format!("/v1/me/consents/{}", enc(client_id))).await
+}
+
 // ---- OIDC -------------------------------------------------------------------------------------
 
 /// `GET /v1/oauth/requests/{id}`: a pending authorization request.

@@ -70,6 +70,7 @@ fn SecurityBody() -> impl IntoView {
             <Passkeys on_change=move || version.update(|v| *v += 1) />
             <Totp mfa version />
             <Sessions />
+            <Consents />
             <Password />
         </div>
     }
@@ -352,6 +353,48 @@ fn Sessions() -> impl IntoView {
                                     {(!s.current).then(|| view! {
                                         <button type="button" class=BTN_DANGER on:click=move |_| end(id.clone())>"End"</button>
                                     })}
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                }.into_any(),
+            }}
+            <ErrorBox error />
+        </Section>
+    }
+}
+
+/// Applications signed in to with this account (OIDC consents).
+#[component]
+fn Consents() -> impl IntoView {
+    let version = RwSignal::new(0u32);
+    let list = load(version, client::consents);
+    let error = RwSignal::new(None::<ApiError>);
+    let withdraw = move |id: String| {
+        spawn_local(async move {
+            match client::withdraw_consent(&id).await {
+                Ok(()) => version.update(|v| *v += 1),
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    view! {
+        <Section title="Connected applications" id="consents-title">
+            {move || match list.get() {
+                None => view! { <Loading /> }.into_any(),
+                Some(Err(e)) => view! { <p role="alert" class="text-sm text-rose-700">{e.to_string()}</p> }.into_any(),
+                Some(Ok(items)) if items.is_empty() => view! { <p class="text-sm text-slate-500">"No application has access to your account."</p> }.into_any(),
+                Some(Ok(items)) => view! {
+                    <ul class="divide-y divide-slate-200" data-testid="consent-list">
+                        {items.into_iter().map(|c| {
+                            let id = c.client_id.clone();
+                            view! {
+                                <li class="flex flex-col gap-2 py-3 sm:flex-row sm:items-center sm:justify-between">
+                                    <div class="min-w-0">
+                                        <p class="font-medium">{c.application.clone()}</p>
+                                        <p class="text-xs text-slate-500">{format!("{} · since {}", c.scopes.join(" "), short(&c.granted_at))}</p>
+                                    </div>
+                                    <button type="button" class=BTN_DANGER on:click=move |_| withdraw(id.clone())>"Remove access"</button>
                                 </li>
                             }
                         }).collect_view()}
