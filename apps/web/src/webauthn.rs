@@ -2,8 +2,9 @@
 //!
 //! webauthn-rs sends options with base64url strings where the browser wants `ArrayBuffer`s,
 //! and expects the credential back with base64url fields. The conversion is a dozen lines of
-//! JS (below); the Rust side only passes JSON strings. Registration prefers a discoverable
-//! (resident) credential, so a passkey also works without typing the email.
+//! JS (below); the Rust side only passes JSON strings. permesi asks for a discoverable
+//! (resident) credential where the authenticator can keep one, so a passkey also works without
+//! typing the email.
 
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
@@ -31,12 +32,6 @@ export async function passkey_create(json) {
   pk.challenge = toBuf(pk.challenge);
   pk.user = { ...pk.user, id: toBuf(pk.user.id) };
   if (pk.excludeCredentials) pk.excludeCredentials = ids(pk.excludeCredentials);
-  // webauthn-rs asks for `residentKey: discouraged`; a passkey must be discoverable to sign in
-  // without an email, so prefer a resident key (the server does not check this flag).
-  const sel = pk.authenticatorSelection || {};
-  if (!sel.residentKey || sel.residentKey === 'discouraged') {
-    pk.authenticatorSelection = { ...sel, residentKey: 'preferred', requireResidentKey: false };
-  }
   const c = await navigator.credentials.create({ publicKey: pk });
   return JSON.stringify({
     id: c.id, rawId: toB64u(c.rawId), type: c.type,

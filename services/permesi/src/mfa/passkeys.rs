@@ -216,10 +216,16 @@ impl Passkeys {
             .iter()
             .map(|(_, p)| p.cred_id().clone())
             .collect::<Vec<_>>();
-        let (options, state) = self
+        let (mut options, state) = self
             .webauthn
             .start_passkey_registration(user, account, account, Some(exclude))
             .map_err(|e| Error::Unavailable(format!("webauthn: {e}")))?;
+        // Ask for a discoverable credential where the authenticator can keep one (usernameless
+        // login), without refusing authenticators that cannot.
+        if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
+            selection.resident_key = Some(webauthn_rs_proto::ResidentKeyRequirement::Preferred);
+            selection.require_resident_key = false;
+        }
         let id = handle();
         ceremonies
             .put(
