@@ -161,17 +161,15 @@ impl AuditLog {
         record: &Record,
         now: OffsetDateTime,
     ) -> Result<i64, AuditError> {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(APPEND_LOCK)
-            .execute(&mut *conn)
-            .await?;
-        let head: Option<(i64, Vec<u8>)> =
-            sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&mut *conn)
+        // Locks the chain (until this transaction ends) and reads its head, in one round trip.
+        let head: (Option<i64>, Option<Vec<u8>>) =
+            sqlx::query_as("SELECT head_seq, head_hash FROM audit_log_lock_head($1)")
+                .bind(APPEND_LOCK)
+                .fetch_one(&mut *conn)
                 .await?;
         let (seq, prev) = match head {
-            None => (1, GENESIS),
-            Some((seq, hash)) => (
+            (None, _) | (_, None) => (1, GENESIS),
+            (Some(seq), Some(hash)) => (
                 seq + 1,
                 <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| AuditError::Corrupt(seq))?,
             ),

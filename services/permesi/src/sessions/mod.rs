@@ -365,21 +365,16 @@ impl Sessions {
         };
         let user_agent = user_agent.map(clean_user_agent).filter(|ua| !ua.is_empty());
         let mut tx = self.pool.begin().await?;
-        let inserted = store::insert(
+        // Returned as stored, so the times have the database's precision.
+        let session = store::insert(
             &mut *tx,
             &session,
             &value.hash(),
             user_agent.as_deref(),
             context.client_ip,
         )
-        .await?;
-        if !inserted {
-            return Err(SessionError::UnknownUser);
-        }
-        // Read back through the store so the returned times have the database's precision.
-        let session = store::find_by_id(&mut *tx, session.id)
-            .await?
-            .ok_or(SessionError::CorruptData)?;
+        .await?
+        .ok_or(SessionError::UnknownUser)?;
         let methods: Vec<&str> = session.auth_methods.iter().map(|m| m.as_str()).collect();
         let record = Record::new(
             context,

@@ -55,21 +55,24 @@ fn revoked(rows: &[PgRow]) -> Result<Vec<Revoked>, SessionError> {
         .collect()
 }
 
-/// Inserts the session if its user exists and is active; `false` otherwise.
+/// Inserts the session if its user exists and is active, and returns it as stored (with the
+/// database's time precision); `None` otherwise.
 pub(super) async fn insert(
     db: impl PgExecutor<'_>,
     session: &Session,
     hash: &[u8; 32],
     user_agent: Option<&str>,
     client_ip: Option<IpAddr>,
-) -> Result<bool, SessionError> {
+) -> Result<Option<Session>, SessionError> {
     let methods: Vec<&str> = session.auth_methods.iter().map(|m| m.as_str()).collect();
     // INET is bound as text: the workspace's sqlx has no IP network type enabled.
-    let done = sqlx::query(
+    let row = sqlx::query(
         "INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at, \
          idle_expires_at, absolute_expires_at, user_agent, client_ip, auth_methods) \
          SELECT $1, $2, u.id, $4, $4, $5, $6, $7, $8::inet, $9 \
-         FROM users u WHERE u.id = $3 AND u.status = 'active'",
+         FROM users u WHERE u.id = $3 AND u.status = 'active' \
+         RETURNING id, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at, \
+                   auth_methods",
     )
     .bind(session.id.0)
     .bind(hash.as_slice())
@@ -80,23 +83,9 @@ pub(super) async fn insert(
     .bind(user_agent)
     .bind(client_ip.map(|ip| ip.to_string()))
     .bind(&methods)
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// A session by id, whatever its state.
-pub(super) async fn find_by_id(
-    db: impl PgExecutor<'_>,
-    id: SessionId,
-) -> Result<Option<Session>, SessionError> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.id = $1"
-    )))
-    .bind(id.0)
     .fetch_optional(db)
     .await?;
-    row.as_ref().map(session).transpose()
+    row.as_ref().map(self::session).transpose()
 }
 
 /// The unrevoked session with this hash whose account is active (expiry is checked by the
