@@ -35,12 +35,7 @@ pub struct MfaRequired {
     pub methods: Vec<&'static str>,
 }
 
-fn no_store(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
+use super::no_store;
 
 fn cookie_header(value: &str) -> Result<HeaderValue, Error> {
     HeaderValue::from_str(value).map_err(|_| Error::Unavailable("cookie header".into()))
@@ -137,17 +132,6 @@ pub struct Code {
     pub code: String,
 }
 
-fn challenge_id(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == challenge::COOKIE)
-        .map(|(_, value)| value.to_owned())
-}
-
 #[derive(Clone, Copy)]
 enum SecondFactor {
     Totp,
@@ -162,7 +146,9 @@ async fn second_factor(
     kind: SecondFactor,
 ) -> Result<Response, Error> {
     let now = OffsetDateTime::now_utc();
-    let id = challenge_id(headers).ok_or(Error::AuthenticationFailed)?;
+    let id = sessions::cookie_value(headers, challenge::COOKIE)
+        .ok_or(Error::AuthenticationFailed)?
+        .to_owned();
     let Some(pending) = challenge::take(&state.ceremonies, &id, now).await? else {
         return Err(Error::AuthenticationFailed);
     };
@@ -272,13 +258,10 @@ pub async fn status(
 }
 
 async fn account_name(state: &AppState, user: Uuid) -> Result<String, Error> {
-    let (sealed, _) = users::profile(&state.pool, user)
+    let (address, _) = email::of_user(&state.pool, state.cipher.as_ref(), user)
         .await?
         .ok_or(Error::Unauthenticated)?;
-    Ok(email::open(state.cipher.as_ref(), user, &sealed)
-        .await?
-        .as_str()
-        .to_owned())
+    Ok(address.as_str().to_owned())
 }
 
 /// A TOTP secret to scan.
@@ -635,9 +618,7 @@ pub async fn passkey_login_finish(
         )
         .await?;
     // The account may have been disabled since the credential was registered.
-    let usable = users::profile(&state.pool, user).await?.is_some()
-        && crate::operators::store::user_active(&state.pool, user).await?;
-    if !usable {
+    if !users::is_active(&state.pool, user).await? {
         return Err(Error::AuthenticationFailed);
     }
     primary_factor_passed(&state, user, &methods, &headers, &context).await

@@ -8,6 +8,10 @@ mod oauth;
 mod session;
 mod tenancy;
 
+use axum::{
+    http::{HeaderValue, header},
+    response::Response,
+};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
@@ -162,4 +166,12 @@ pub fn routes_with_gate(gate: &Gate) -> OpenApiRouter<AppState> {
         .merge(session_routes())
         .merge(tenancy_routes())
         .merge(oauth_routes())
+}
+
+/// Marks a response that carries personal data, secrets or session state as not cacheable.
+pub(crate) fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }

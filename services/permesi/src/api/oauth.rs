@@ -26,10 +26,12 @@ use crate::{
     store::oauth as store,
 };
 
-fn no_store(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+/// `no-store`, and `Pragma: no-cache` for HTTP/1.0 caches (RFC 6749 section 5.1).
+fn no_store(response: Response) -> Response {
+    let mut response = super::no_store(response);
+    response
+        .headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
 }
 

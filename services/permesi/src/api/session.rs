@@ -19,7 +19,6 @@ use crate::{
     error::Error,
     identity::email,
     sessions::{self, Session, SessionId},
-    store::users,
 };
 
 /// The authenticated session of a request (from the session cookie), or 401.
@@ -109,10 +108,9 @@ pub struct SessionLine {
 }
 
 async fn me(state: &AppState, user: Uuid) -> Result<Me, Error> {
-    let (sealed, email_verified) = users::profile(&state.pool, user)
+    let (address, email_verified) = email::of_user(&state.pool, state.cipher.as_ref(), user)
         .await?
         .ok_or(Error::Unauthenticated)?;
-    let address = email::open(state.cipher.as_ref(), user, &sealed).await?;
     Ok(Me {
         id: user,
         email: address.as_str().to_owned(),
@@ -120,12 +118,7 @@ async fn me(state: &AppState, user: Uuid) -> Result<Me, Error> {
     })
 }
 
-fn no_store(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
+use super::no_store;
 
 /// The current session: `200` with the user, or `204` when not logged in.
 #[utoipa::path(get, path = "/v1/auth/session", tag = "session",

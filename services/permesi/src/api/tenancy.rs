@@ -6,7 +6,7 @@
 use axum::{
     Json,
     extract::{Path, Query, State},
-    http::{HeaderValue, StatusCode, header},
+    http::StatusCode,
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
@@ -78,11 +78,7 @@ pub enum TenantErrors {
 }
 
 fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
-    let mut response = (status, Json(body)).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    super::no_store((status, Json(body)).into_response())
 }
 
 fn caller<'a>(session: &CurrentSession, context: &'a Context) -> Caller<'a> {

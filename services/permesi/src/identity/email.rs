@@ -125,6 +125,19 @@ pub async fn open(cipher: &dyn Cipher, user: Uuid, sealed: &str) -> Result<Email
     Email::parse(&text).map_err(|_| KeysError::Decrypt)
 }
 
+/// The address of `user` and whether it is verified (`None` for no such user): the account row
+/// read and its sealed address opened.
+pub async fn of_user(
+    pool: &sqlx::PgPool,
+    cipher: &dyn Cipher,
+    user: Uuid,
+) -> Result<Option<(Email, bool)>, crate::error::Error> {
+    let Some((sealed, verified)) = crate::store::users::profile(pool, user).await? else {
+        return Ok(None);
+    };
+    Ok(Some((open(cipher, user, &sealed).await?, verified)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

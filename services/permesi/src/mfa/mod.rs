@@ -95,7 +95,8 @@ impl Mfa {
 
     /// Whether login must end with the MFA step.
     pub async fn required(&self, user: Uuid) -> Result<bool, Error> {
-        Ok(self.status(user).await?.totp)
+        // On every login: one primary-key lookup, not the status's recovery-code count.
+        Ok(store::totp_on(&self.pool, user).await?)
     }
 
     /// Starts (or restarts) enrolment: a new unconfirmed secret replaces any unconfirmed one.

@@ -15,6 +15,16 @@ pub(super) async fn status(db: impl PgExecutor<'_>, user: Uuid) -> sqlx::Result<
     .await
 }
 
+/// Whether TOTP is confirmed (required at login).
+pub(super) async fn totp_on(db: impl PgExecutor<'_>, user: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM mfa_totp WHERE user_id = $1 AND confirmed_at IS NOT NULL)",
+    )
+    .bind(user)
+    .fetch_one(db)
+    .await
+}
+
 /// Stores an unconfirmed secret unless a confirmed one exists; `false` then.
 pub(super) async fn put_pending(
     db: impl PgExecutor<'_>,

@@ -996,7 +996,7 @@ async fn refresh(
     if token.grant.application_id != client.id {
         return Err(invalid());
     }
-    if !oauth::user_active(&state.pool, token.grant.user_id).await? {
+    if !users::is_active(&state.pool, token.grant.user_id).await? {
         return Err(invalid());
     }
     let scopes = narrowed(form.scope.as_deref(), &token.grant.scopes)?;
@@ -1155,8 +1155,9 @@ async fn issue_user_tokens(
 }
 
 async fn add_email(state: &AppState, user: Uuid, claims: &mut Value) -> Result<(), Error> {
-    if let Some((sealed, verified)) = users::profile(&state.pool, user).await? {
-        let address = email::open(state.cipher.as_ref(), user, &sealed).await?;
+    if let Some((address, verified)) =
+        email::of_user(&state.pool, state.cipher.as_ref(), user).await?
+    {
         claims["email"] = Value::from(address.as_str());
         claims["email_verified"] = Value::from(verified);
     }
@@ -1236,7 +1237,7 @@ pub async fn userinfo(state: &AppState, token: &str) -> Result<Value, Error> {
     let Some((Some(user), false)) = oauth::access_state(&state.pool, id).await? else {
         return Err(invalid());
     };
-    if !oauth::user_active(&state.pool, user).await? {
+    if !users::is_active(&state.pool, user).await? {
         return Err(invalid());
     }
     let scopes: Vec<&str> = parsed.str_claim("scope").unwrap_or("").split(' ').collect();

@@ -34,8 +34,9 @@ pub(super) async fn elevated_until(
     sqlx::query_scalar(
         "SELECT e.expires_at FROM operator_elevations e \
          JOIN sessions s ON s.id = e.session_id \
+         JOIN users u ON u.id = e.user_id \
          WHERE e.session_id = $1 AND e.user_id = $2 AND e.expires_at > $3 \
-           AND s.revoked_at IS NULL",
+           AND s.revoked_at IS NULL AND u.status = 'active'",
     )
     .bind(session)
     .bind(user)
@@ -245,15 +246,4 @@ pub async fn set_status(
         .execute(conn)
         .await?;
     Ok(done.rows_affected() == 1)
-}
-
-/// Whether `user` exists, is active and verified (may log in).
-pub async fn user_active(db: impl PgExecutor<'_>, user: Uuid) -> sqlx::Result<bool> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND status = 'active' \
-         AND email_verified_at IS NOT NULL)",
-    )
-    .bind(user)
-    .fetch_one(db)
-    .await
 }

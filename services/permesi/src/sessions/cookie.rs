@@ -105,6 +105,12 @@ fn cookie(policy: &SessionPolicy, value: &str, max_age: i64) -> String {
 /// subdomain (cookie tossing), and guessing which one is ours could log the user into the
 /// planter's session. Headers longer than [`MAX_COOKIE_HEADER_LEN`] or not ASCII are skipped.
 pub fn cookie_from_headers(headers: &HeaderMap, name: &str) -> Option<CookieValue> {
+    cookie_value(headers, name).and_then(CookieValue::parse)
+}
+
+/// The raw value of the cookie `name`: `None` when absent, when it appears more than once (an
+/// ambiguity a planted cookie could exploit), or when the `Cookie` header is oversized.
+pub fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     let mut found: Option<&str> = None;
     for header in headers.get_all(header::COOKIE) {
         if header.len() > MAX_COOKIE_HEADER_LEN {
@@ -126,7 +132,7 @@ pub fn cookie_from_headers(headers: &HeaderMap, name: &str) -> Option<CookieValu
             found = Some(value.trim_matches([' ', '\t']));
         }
     }
-    found.and_then(CookieValue::parse)
+    found
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ use uuid::Uuid;
 
 pub use cookie::{
     COOKIE_VALUE_LEN, CookieValue, MAX_COOKIE_HEADER_LEN, clear_cookie, cookie_from_headers,
-    set_cookie,
+    cookie_value, set_cookie,
 };
 
 /// Default cookie name.

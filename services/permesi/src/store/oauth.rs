@@ -748,13 +748,3 @@ pub async fn purge_expired(pool: &PgPool, now: OffsetDateTime) -> Result<u64, sq
     }
     Ok(total)
 }
-
-/// Whether the user exists and is not disabled (refresh and userinfo stop for a disabled one).
-pub async fn user_active(pool: &PgPool, user: Uuid) -> Result<bool, sqlx::Error> {
-    let active: Option<bool> =
-        sqlx::query_scalar("SELECT status = 'active' FROM users WHERE id = $1")
-            .bind(user)
-            .fetch_optional(pool)
-            .await?;
-    Ok(active.unwrap_or(false))
-}

@@ -102,3 +102,14 @@ pub async fn set_record(
         .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Whether `user` exists and is not disabled (a passkey login, a refresh or userinfo stop for a
+/// disabled account).
+pub async fn is_active(db: impl sqlx::PgExecutor<'_>, user: Uuid) -> Result<bool, sqlx::Error> {
+    let active: Option<bool> =
+        sqlx::query_scalar("SELECT status = 'active' FROM users WHERE id = $1")
+            .bind(user)
+            .fetch_optional(db)
+            .await?;
+    Ok(active.unwrap_or(false))
+}
