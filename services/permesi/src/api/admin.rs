@@ -25,7 +25,8 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub struct OperatorToken {
     /// The token.
-    pub token: String,
+    #[schema(value_type = String)]
+    pub token: server::Secret<String>,
 }
 
 /// The caller's standing as an operator.
@@ -86,7 +87,7 @@ pub async fn claim(
         .operators
         .claim(
             session.user_id,
-            &body.token,
+            body.token.expose(),
             &context,
             OffsetDateTime::now_utc(),
         )
@@ -114,7 +115,7 @@ pub async fn elevate(
         .elevate(
             session.user_id,
             session.id,
-            &body.token,
+            body.token.expose(),
             &context,
             OffsetDateTime::now_utc(),
         )

@@ -87,7 +87,8 @@ pub struct LoginFinish {
 #[serde(deny_unknown_fields)]
 pub struct VerifyEmail {
     /// The `token` query parameter of the link.
-    pub token: String,
+    #[schema(value_type = String)]
+    pub token: server::Secret<String>,
 }
 
 /// An address to send a new verification link to.
@@ -219,7 +220,7 @@ pub async fn verify_email(
 ) -> Result<StatusCode, Error> {
     match state
         .verification
-        .verify(&body.token, &context, OffsetDateTime::now_utc())
+        .verify(body.token.expose(), &context, OffsetDateTime::now_utc())
         .await
     {
         Ok(_) => Ok(StatusCode::NO_CONTENT),

@@ -129,7 +129,8 @@ pub async fn primary_factor_passed(
 #[serde(deny_unknown_fields)]
 pub struct Code {
     /// The 6-digit TOTP code, or a recovery code.
-    pub code: String,
+    #[schema(value_type = String)]
+    pub code: server::Secret<String>,
 }
 
 #[derive(Clone, Copy)]
@@ -204,7 +205,14 @@ pub async fn mfa_totp(
     headers: HeaderMap,
     Json(body): Json<Code>,
 ) -> Result<Response, Error> {
-    second_factor(&state, &headers, &context, &body.code, SecondFactor::Totp).await
+    second_factor(
+        &state,
+        &headers,
+        &context,
+        body.code.expose(),
+        SecondFactor::Totp,
+    )
+    .await
 }
 
 /// The second step of a login with a recovery code (each works once).
@@ -225,7 +233,7 @@ pub async fn mfa_recovery(
         &state,
         &headers,
         &context,
-        &body.code,
+        body.code.expose(),
         SecondFactor::Recovery,
     )
     .await
@@ -268,7 +276,9 @@ async fn account_name(state: &AppState, user: Uuid) -> Result<String, Error> {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TotpEnrolment {
     /// Base32 secret, for typing.
-    pub secret: String,
+    #[serde(serialize_with = "super::expose")]
+    #[schema(value_type = String)]
+    pub secret: server::Secret<String>,
     /// The `otpauth://` URI.
     pub otpauth_uri: String,
     /// The URI as a QR code (SVG).
@@ -292,7 +302,7 @@ pub async fn totp_enrol(
         .await?;
     Ok(no_store(
         Json(TotpEnrolment {
-            secret: enrolment.secret,
+            secret: enrolment.secret.into(),
             otpauth_uri: enrolment.uri,
             qr_svg: enrolment.qr_svg,
         })
@@ -304,7 +314,9 @@ pub async fn totp_enrol(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RecoveryCodes {
     /// Ten single-use codes.
-    pub recovery_codes: Vec<String>,
+    #[serde(serialize_with = "super::expose")]
+    #[schema(value_type = Vec<String>)]
+    pub recovery_codes: server::Secret<Vec<String>>,
 }
 
 /// Turns TOTP on with a first valid code; returns the recovery codes (shown once).
@@ -325,13 +337,16 @@ pub async fn totp_confirm(
         .mfa
         .confirm(
             session.user_id,
-            &body.code,
+            body.code.expose(),
             &context,
             OffsetDateTime::now_utc(),
         )
         .await?;
     Ok(no_store(
-        Json(RecoveryCodes { recovery_codes }).into_response(),
+        Json(RecoveryCodes {
+            recovery_codes: recovery_codes.into(),
+        })
+        .into_response(),
     ))
 }
 
@@ -380,7 +395,10 @@ pub async fn recovery_codes(
         .regenerate_recovery_codes(session.user_id, &context, OffsetDateTime::now_utc())
         .await?;
     Ok(no_store(
-        Json(RecoveryCodes { recovery_codes }).into_response(),
+        Json(RecoveryCodes {
+            recovery_codes: recovery_codes.into(),
+        })
+        .into_response(),
     ))
 }
 

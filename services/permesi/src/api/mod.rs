@@ -175,3 +175,21 @@ pub(crate) fn no_store(mut response: Response) -> Response {
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
+
+/// Serializes a [`server::Secret`] into a response body, the one place its value leaves on
+/// purpose (`Debug` stays redacted, so logging a request or response never shows it).
+pub(crate) fn expose<T: serde::Serialize, S: serde::Serializer>(
+    secret: &server::Secret<T>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(secret.expose(), serializer)
+}
+
+/// [`expose`] for an optional secret.
+#[allow(clippy::ref_option)] // serde's `serialize_with` passes a reference to the field
+pub(crate) fn expose_option<T: serde::Serialize, S: serde::Serializer>(
+    secret: &Option<server::Secret<T>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&secret.as_ref().map(server::Secret::expose), serializer)
+}

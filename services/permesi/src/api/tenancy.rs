@@ -213,7 +213,8 @@ pub struct CreateInvitation {
 #[serde(deny_unknown_fields)]
 pub struct AcceptInvitation {
     /// The `token` query parameter of the link.
-    pub token: String,
+    #[schema(value_type = String)]
+    pub token: server::Secret<String>,
 }
 
 /// A new application (OIDC client).
@@ -260,7 +261,9 @@ pub struct ApplicationWithSecret {
     /// The application.
     pub application: Application,
     /// The client secret (confidential clients): store it now, it is never shown again.
-    pub client_secret: Option<String>,
+    #[serde(serialize_with = "super::expose_option")]
+    #[schema(value_type = Option<String>)]
+    pub client_secret: Option<server::Secret<String>>,
 }
 
 // ---- organizations ------------------------------------------------------------------------
@@ -487,7 +490,7 @@ pub async fn accept_invitation(
 ) -> Result<Response, Error> {
     let org = state
         .tenancy_parts()
-        .accept(caller(&session, &context), &body.token)
+        .accept(caller(&session, &context), body.token.expose())
         .await?;
     Ok(json(StatusCode::OK, &org))
 }
@@ -764,7 +767,7 @@ pub async fn create_application(
         .await?;
     let body = ApplicationWithSecret {
         application,
-        client_secret: secret.map(|s| s.as_str().to_owned()),
+        client_secret: secret.map(|s| s.as_str().to_owned().into()),
     };
     Ok(json(StatusCode::CREATED, &body))
 }
@@ -925,7 +928,7 @@ pub async fn rotate_secret(
         .await?;
     let body = ApplicationWithSecret {
         application,
-        client_secret: Some(secret.as_str().to_owned()),
+        client_secret: Some(secret.as_str().to_owned().into()),
     };
     Ok(json(StatusCode::OK, &body))
 }

@@ -126,13 +126,13 @@ pub async fn open(cipher: &dyn Cipher, user: Uuid, sealed: &str) -> Result<Email
 }
 
 /// The address of `user` and whether it is verified (`None` for no such user): the account row
-/// read and its sealed address opened.
+/// read (on `db`: inside a transaction, its own connection) and its sealed address opened.
 pub async fn of_user(
-    pool: &sqlx::PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     cipher: &dyn Cipher,
     user: Uuid,
 ) -> Result<Option<(Email, bool)>, crate::error::Error> {
-    let Some((sealed, verified)) = crate::store::users::profile(pool, user).await? else {
+    let Some((sealed, verified)) = crate::store::users::profile(db, user).await? else {
         return Ok(None);
     };
     Ok(Some((open(cipher, user, &sealed).await?, verified)))

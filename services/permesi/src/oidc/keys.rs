@@ -25,12 +25,16 @@ use crate::error::Error;
 /// How long the version lists are cached in memory before the backend is asked again.
 pub const REFRESH: std::time::Duration = std::time::Duration::from_mins(1);
 
-/// A JWS algorithm permesi signs with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A JWS algorithm permesi signs with (its JOSE name on the wire).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 pub enum Alg {
     /// Ed25519 (RFC 8037), the default for every token.
+    #[serde(rename = "EdDSA")]
     EdDsa,
     /// ECDSA P-256 with SHA-256, for ID tokens of clients that ask.
+    #[serde(rename = "ES256")]
     Es256,
 }
 

@@ -199,7 +199,10 @@ pub fn acr(amr: &[String]) -> &'static str {
 }
 
 /// How an application sees its users' ids.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum SubjectType {
     /// The user id itself, the same for every application.
     Public,

@@ -241,15 +241,13 @@ fn validate(
     if !short(&q.state, 1024) || !short(&q.nonce, 512) || !short(&q.login_hint, 256) {
         return Err(("invalid_request", "state, nonce or login_hint is too long"));
     }
-    if let Some(resource) = &q.resource {
-        let ok = url::Url::parse(resource).is_ok_and(|u| u.fragment().is_none())
-            && resource.len() <= 2000;
-        if !ok {
-            return Err((
-                "invalid_target",
-                "resource must be an absolute URI without a fragment",
-            ));
-        }
+    if let Some(resource) = &q.resource
+        && !valid_resource(resource)
+    {
+        return Err((
+            "invalid_target",
+            "resource must be an absolute URI without a fragment",
+        ));
     }
     Ok(AuthorizationRequest {
         client_id: client.client_id.clone(),
@@ -842,11 +840,13 @@ async fn exchange_code(
     drop(conn);
     let code = match consumed {
         Consumed::Fresh(code) => code,
-        Consumed::Invalid => return Err(invalid()),
-        Consumed::Reused(code_id, app) => {
+        // Only the code's own client can set off the reuse revocation: another client
+        // presenting a leaked code must not end this application's tokens.
+        Consumed::Reused(code_id, app) if app == client.id => {
             code_reused(state, client, code_id, app, context, now).await?;
             return Err(invalid());
         }
+        Consumed::Invalid | Consumed::Reused(..) => return Err(invalid()),
     };
     if code.grant.application_id != client.id
         || code.redirect_uri != redirect_uri
@@ -966,6 +966,12 @@ async fn audit_issued(
 }
 
 /// The scopes a refresh asks for: the original grant, or a subset of it.
+/// An RFC 8707 resource: an absolute URI without a fragment, at most 2000 characters (it
+/// becomes a signed token's `aud`).
+fn valid_resource(resource: &str) -> bool {
+    resource.len() <= 2000 && url::Url::parse(resource).is_ok_and(|u| u.fragment().is_none())
+}
+
 fn narrowed(asked: Option<&str>, granted: &[String]) -> Result<Vec<String>, Error> {
     let Some(raw) = asked else {
         return Ok(granted.to_vec());
@@ -996,10 +1002,16 @@ async fn refresh(
     if token.grant.application_id != client.id {
         return Err(invalid());
     }
-    if !users::is_active(&state.pool, token.grant.user_id).await? {
+    // On the transaction's own connection: a second pool connection while the refresh row is
+    // locked would let requests wait on each other for connections.
+    if !users::is_active(&mut *tx, token.grant.user_id).await? {
         return Err(invalid());
     }
-    let scopes = narrowed(form.scope.as_deref(), &token.grant.scopes)?;
+    // A scope the application may no longer ask for is not issued again on refresh.
+    let scopes: Vec<String> = narrowed(form.scope.as_deref(), &token.grant.scopes)?
+        .into_iter()
+        .filter(|s| client.allowed_scopes.contains(s))
+        .collect();
     let decision = decide_refresh(
         &RefreshState {
             used_at: token.used_at,
@@ -1133,7 +1145,7 @@ async fn issue_user_tokens(
             claims["nonce"] = Value::from(nonce);
         }
         if scopes.iter().any(|s| s == "email") {
-            add_email(state, grant.user_id, &mut claims).await?;
+            add_email(state, &mut *tx, grant.user_id, &mut claims).await?;
         }
         Some(
             provider
@@ -1154,10 +1166,13 @@ async fn issue_user_tokens(
     })
 }
 
-async fn add_email(state: &AppState, user: Uuid, claims: &mut Value) -> Result<(), Error> {
-    if let Some((address, verified)) =
-        email::of_user(&state.pool, state.cipher.as_ref(), user).await?
-    {
+async fn add_email(
+    state: &AppState,
+    db: impl sqlx::PgExecutor<'_>,
+    user: Uuid,
+    claims: &mut Value,
+) -> Result<(), Error> {
+    if let Some((address, verified)) = email::of_user(db, state.cipher.as_ref(), user).await? {
         claims["email"] = Value::from(address.as_str());
         claims["email_verified"] = Value::from(verified);
     }
@@ -1182,7 +1197,7 @@ async fn client_credentials(
         ));
     }
     if let Some(resource) = &form.resource
-        && !url::Url::parse(resource).is_ok_and(|u| u.fragment().is_none())
+        && !valid_resource(resource)
     {
         return Err(oauth("invalid_target", "resource must be an absolute URI"));
     }
@@ -1246,13 +1261,20 @@ pub async fn userinfo(state: &AppState, token: &str) -> Result<Value, Error> {
     }
     let mut claims = json!({ "sub": parsed.str_claim("sub").unwrap_or_default() });
     if scopes.contains(&"email") {
-        add_email(state, user, &mut claims).await?;
+        add_email(state, &state.pool, user, &mut claims).await?;
     }
     Ok(claims)
 }
 
 /// `/oauth/introspect` (RFC 7662): active only for the calling client's own live tokens.
 pub async fn introspect(state: &AppState, client: &Client, token: &str) -> Result<Value, Error> {
+    // Discovery offers no `none` method here: a public client proves nothing about itself.
+    if client.client_type == ClientType::Public {
+        return Err(oauth(
+            "invalid_client",
+            "introspection needs client authentication",
+        ));
+    }
     let inactive = json!({ "active": false });
     if let Some(parsed) = access_token(state, token).await? {
         if parsed.str_claim("client_id") != Some(client.client_id.as_str()) {
@@ -1261,8 +1283,13 @@ pub async fn introspect(state: &AppState, client: &Client, token: &str) -> Resul
         let Some(id) = jti(&parsed) else {
             return Ok(inactive);
         };
-        if let Some((_, true)) = oauth::access_state(&state.pool, id).await? {
-            return Ok(inactive);
+        match oauth::access_state(&state.pool, id).await? {
+            Some((_, true)) => return Ok(inactive),
+            // A disabled user's tokens are dead, as at userinfo and refresh.
+            Some((Some(user), false)) if !users::is_active(&state.pool, user).await? => {
+                return Ok(inactive);
+            }
+            _ => {}
         }
         let mut out = json!({ "active": true, "token_type": "Bearer" });
         for claim in [
@@ -1288,7 +1315,11 @@ pub async fn introspect(state: &AppState, client: &Client, token: &str) -> Resul
     else {
         return Ok(inactive);
     };
-    if grant.application_id != client.id || dead || expires_at <= OffsetDateTime::now_utc() {
+    if grant.application_id != client.id
+        || dead
+        || expires_at <= OffsetDateTime::now_utc()
+        || !users::is_active(&state.pool, grant.user_id).await?
+    {
         return Ok(inactive);
     }
     Ok(json!({

@@ -240,7 +240,10 @@ pub async fn oidc_settings(
     pool: &PgPool,
     id: Uuid,
 ) -> Result<Option<crate::tenancy::oidc_client::OidcClientSettings>, Error> {
-    use crate::tenancy::oidc_client::{IdTokenAlg, OidcClientSettings, SubjectType};
+    use crate::{
+        oidc::{SubjectType, keys::Alg},
+        tenancy::oidc_client::OidcClientSettings,
+    };
     let row: Option<(Option<serde_json::Value>, String, String)> = sqlx::query_as(
         "SELECT jwks, subject_type, id_token_signed_response_alg FROM applications \
          WHERE id = $1 AND deleted_at IS NULL",
@@ -248,19 +251,22 @@ pub async fn oidc_settings(
     .bind(id)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(jwks, subject, alg)| OidcClientSettings {
-        subject_type: if subject == "pairwise" {
-            SubjectType::Pairwise
-        } else {
-            SubjectType::Public
-        },
-        id_token_signed_response_alg: if alg == "ES256" {
-            IdTokenAlg::ES256
-        } else {
-            IdTokenAlg::EdDSA
-        },
-        jwks,
-    }))
+    // An unknown stored value is an error, never a default (a pairwise client must not
+    // silently turn public).
+    let bad = |what: &str| {
+        Error::from(sqlx::Error::Decode(
+            format!("unexpected stored {what}").into(),
+        ))
+    };
+    row.map(|(jwks, subject, alg)| {
+        Ok(OidcClientSettings {
+            subject_type: SubjectType::parse(&subject).ok_or_else(|| bad("subject type"))?,
+            id_token_signed_response_alg: Alg::parse(&alg)
+                .ok_or_else(|| bad("ID token algorithm"))?,
+            jwks,
+        })
+    })
+    .transpose()
 }
 
 /// Replaces an application's OIDC client settings; `false` when it is gone.

@@ -732,7 +732,8 @@ pub async fn access_state(
         .await
 }
 
-/// Removes expired requests, codes, access-token records and refresh tokens.
+/// Removes expired requests, codes and access-token records. Refresh tokens stay: each family's
+/// rows are its reuse history, and they go with their user or application.
 pub async fn purge_expired(pool: &PgPool, now: OffsetDateTime) -> Result<u64, sqlx::Error> {
     let mut total = 0;
     for sql in [

@@ -71,12 +71,15 @@ pub async fn create(
 }
 
 /// The sealed email and verification state of an account.
-pub async fn profile(pool: &PgPool, id: Uuid) -> Result<Option<(String, bool)>, sqlx::Error> {
+pub async fn profile(
+    db: impl sqlx::PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<(String, bool)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT email_ciphertext, email_verified_at IS NOT NULL FROM users WHERE id = $1",
     )
     .bind(id)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await
 }
 

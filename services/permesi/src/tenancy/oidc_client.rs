@@ -5,51 +5,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::error::Error;
+use crate::{
+    error::Error,
+    oidc::{SubjectType, keys::Alg},
+};
 
 /// Most keys a client may register.
 pub const MAX_KEYS: usize = 10;
 /// Largest JWK Set accepted, serialized.
 pub const MAX_JWKS_BYTES: usize = 8 * 1024;
-
-/// How a user's `sub` looks to the application.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SubjectType {
-    /// The user id, the same for every application.
-    Public,
-    /// A per-application pseudonym: applications cannot correlate users.
-    Pairwise,
-}
-
-impl SubjectType {
-    /// Stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Public => "public",
-            Self::Pairwise => "pairwise",
-        }
-    }
-}
-
-/// ID token signature algorithms an application may ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub enum IdTokenAlg {
-    /// Ed25519 (the default).
-    EdDSA,
-    /// ECDSA P-256 with SHA-256.
-    ES256,
-}
-
-impl IdTokenAlg {
-    /// Stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::EdDSA => "EdDSA",
-            Self::ES256 => "ES256",
-        }
-    }
-}
 
 /// An application's OIDC client settings.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -58,7 +22,7 @@ pub struct OidcClientSettings {
     /// `public` or `pairwise`.
     pub subject_type: SubjectType,
     /// `EdDSA` or `ES256`.
-    pub id_token_signed_response_alg: IdTokenAlg,
+    pub id_token_signed_response_alg: Alg,
     /// Public keys for `private_key_jwt` client authentication: a JWK Set of Ed25519 keys
     /// (`{"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "...", "kid": "..."}]}`); `null` for
     /// none. Private key members are refused.

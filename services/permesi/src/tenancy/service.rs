@@ -337,8 +337,10 @@ impl Parts<'_> {
         let address = Email::parse(address).map_err(|_| Error::InvalidEmail)?;
         let index = BlindIndex::of(self.email_index, &address);
         let now = OffsetDateTime::now_utc();
+        // Read before the transaction: inside it, a second pool connection would be held.
+        let invitee = users::email_of_index(self.pool, &index).await?;
         let mut tx = self.pool.begin().await?;
-        if let Some((user, _)) = users::email_of_index(self.pool, &index).await?
+        if let Some((user, _)) = invitee
             && orgs::role_of(&mut tx, org.id, user).await?.is_some()
         {
             return Err(Error::Conflict("already_member"));

@@ -1262,3 +1262,44 @@ async fn pairwise_subjects_public_clients_resources_and_forced_login() {
         .unwrap();
     assert_eq!(used.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn a_leaked_code_cannot_revoke_another_clients_tokens_and_disabled_users_tokens_are_dead() {
+    let stack = Stack::start().await;
+    let (cookie, app) = setup(&stack).await;
+    let other = application(
+        &stack,
+        &cookie,
+        "other",
+        &["authorization_code", "refresh_token"],
+    )
+    .await;
+    let c = code(&stack, &cookie, &app, "openid offline_access").await;
+    let (status, tokens) = exchange(&stack, &app, &c, VERIFIER).await;
+    assert_eq!(status, StatusCode::OK);
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let r0 = tokens["refresh_token"].as_str().unwrap().to_owned();
+    // Another client presenting the spent code is refused, and does not end `web`'s tokens.
+    let (status, body) = exchange(&stack, &other, &c, VERIFIER).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    assert_eq!(introspect(&stack, &app, &access).await["active"], true);
+    let (status, next) = token(
+        &stack,
+        &app,
+        &[("grant_type", "refresh_token"), ("refresh_token", &r0)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{next}");
+    let r1 = next["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(introspect(&stack, &app, &r1).await["active"], true);
+    // Disabled: its tokens introspect as inactive, as userinfo and refresh refuse them.
+    sqlx::query("UPDATE users SET status = 'disabled'")
+        .execute(&stack.pool().await)
+        .await
+        .unwrap();
+    assert_eq!(introspect(&stack, &app, &access).await["active"], false);
+    assert_eq!(introspect(&stack, &app, &r1).await["active"], false);
+}
