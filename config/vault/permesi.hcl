@@ -17,6 +17,21 @@ path "transit/sign/permesi-oidc" {
 path "transit/keys/permesi-oidc" {
   capabilities = ["read"]
 }
+# ES256 and RS256 ID tokens, when PERMESI_VAULT_ES256_KEY / PERMESI_VAULT_RS256_KEY name these
+# keys (vault write -f transit/keys/permesi-oidc-es256 type=ecdsa-p256;
+#  vault write -f transit/keys/permesi-oidc-rs256 type=rsa-2048). Drop them if unused.
+path "transit/sign/permesi-oidc-es256" {
+  capabilities = ["update"]
+}
+path "transit/keys/permesi-oidc-es256" {
+  capabilities = ["read"]
+}
+path "transit/sign/permesi-oidc-rs256" {
+  capabilities = ["update"]
+}
+path "transit/keys/permesi-oidc-rs256" {
+  capabilities = ["read"]
+}
 path "secret/data/permesi/permesi/*" {
   capabilities = ["create", "read", "update"]
 }

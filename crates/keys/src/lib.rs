@@ -5,8 +5,8 @@
 //!
 //! - [`Signer`]: Ed25519 signatures with an explicitly chosen key version
 //!   (genesis signs PASETO v4.public admission tokens, permesi signs OIDC tokens);
-//! - [`Es256Signer`]: ECDSA P-256 signatures in the JWS form, for OpenID Connect clients that
-//!   ask for ES256 (local backend only so far: `<name>.ecdsa-p256.json`, made on first use);
+//! - [`JwsSigner`]: the other JWS algorithms OpenID Connect clients may ask for, ES256 (ECDSA
+//!   P-256) and RS256 (RSASSA-PKCS1-v1_5 with SHA-256), one signer per algorithm;
 //! - [`Cipher`]: AEAD encryption with associated data, producing self-describing text;
 //! - [`SecretStore`]: small named secrets (e.g. the OPAQUE server seed).
 //!
@@ -15,10 +15,13 @@
 //!
 //! - **local** (always built): versioned key files under one directory (0700, files
 //!   0600, every write atomic: temp file, fsync, rename, fsync dir). Ed25519 via
-//!   `ed25519-dalek`, XChaCha20-Poly1305 via `chacha20poly1305`. This is the default
-//!   so a fresh machine runs the stack without Vault.
+//!   `ed25519-dalek`, XChaCha20-Poly1305 via `chacha20poly1305`, ES256 via `p256`, RS256 via
+//!   `ring` (constant-time RSA; `rsa` only generates the 2048-bit keys, stored as PKCS#8).
+//!   The JWS keys are `<signing key>.ecdsa-p256.json` and `<signing key>.rsa-2048.json`,
+//!   made on first use. This is the default so a fresh machine runs the stack without Vault.
 //! - **vault** (cargo feature `vault`, on by default): Vault or OpenBao Transit
-//!   (`ed25519` for signing, `chacha20-poly1305` for encryption) and KV v2 for secrets,
+//!   (`ed25519` for signing, `chacha20-poly1305` for encryption, and when configured
+//!   `ecdsa-p256` and `rsa-2048`/`3072`/`4096` keys for JWS) and KV v2 for secrets,
 //!   authenticated by AppRole (with background token renewal) or through a Vault Agent
 //!   listening on a Unix socket.
 //!
@@ -90,29 +93,106 @@ pub trait Signer: Send + Sync + std::fmt::Debug {
     async fn rotate(&self) -> Result<VerifyingKeyVersion, KeysError>;
 }
 
-/// One version of an ECDSA P-256 (ES256) signing key, as far as verifiers are concerned.
+/// A JWS algorithm a [`JwsSigner`] signs with (Ed25519 has its own [`Signer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JwsAlgorithm {
+    /// ECDSA over P-256 with SHA-256; signatures are `r || s`, 32 bytes each (RFC 7518 3.4).
+    Es256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256; signatures are as long as the modulus (RFC 7518 3.3).
+    Rs256,
+}
+
+impl JwsAlgorithm {
+    /// Every algorithm, in the order services list them.
+    pub const ALL: [Self; 2] = [Self::Es256, Self::Rs256];
+
+    /// The JOSE name (`ES256`, `RS256`).
+    pub fn jose_name(self) -> &'static str {
+        match self {
+            Self::Es256 => "ES256",
+            Self::Rs256 => "RS256",
+        }
+    }
+}
+
+/// The public half of a JWS signing key, in the form a JWK carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EcVerifyingKeyVersion {
+pub enum JwsPublicKey {
+    /// A P-256 point's affine coordinates (32 bytes each, big-endian).
+    P256 {
+        /// x.
+        x: [u8; 32],
+        /// y.
+        y: [u8; 32],
+    },
+    /// An RSA modulus and public exponent, big-endian without leading zeros.
+    Rsa {
+        /// The modulus.
+        n: Vec<u8>,
+        /// The public exponent.
+        e: Vec<u8>,
+    },
+}
+
+impl JwsPublicKey {
+    /// The algorithm this key verifies: ES256 for P-256, RS256 for RSA.
+    pub fn algorithm(&self) -> JwsAlgorithm {
+        match self {
+            Self::P256 { .. } => JwsAlgorithm::Es256,
+            Self::Rsa { .. } => JwsAlgorithm::Rs256,
+        }
+    }
+
+    /// Whether `signature` (in the JWS form) is this key's signature of `message` with its
+    /// [`JwsPublicKey::algorithm`]. RSA keys under 2048 bits never verify.
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        match self {
+            Self::P256 { x, y } => {
+                use p256::ecdsa::signature::Verifier as _;
+                let mut sec1 = [0u8; 65];
+                sec1[0] = 4;
+                sec1[1..33].copy_from_slice(x);
+                sec1[33..].copy_from_slice(y);
+                let Ok(key) = p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1) else {
+                    return false;
+                };
+                p256::ecdsa::Signature::from_slice(signature)
+                    .is_ok_and(|s| key.verify(message, &s).is_ok())
+            }
+            Self::Rsa { n, e } => ring::signature::RsaPublicKeyComponents { n, e }
+                .verify(
+                    &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+                    message,
+                    signature,
+                )
+                .is_ok(),
+        }
+    }
+}
+
+/// One version of a JWS signing key, as far as verifiers are concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwsKeyVersion {
     /// Version number, starting at 1, increasing by one per rotation.
     pub version: u32,
-    /// The public point's affine x coordinate (32 bytes, big-endian).
-    pub x: [u8; 32],
-    /// The public point's affine y coordinate.
-    pub y: [u8; 32],
+    /// Its public key.
+    pub public: JwsPublicKey,
     /// When this version was created.
     pub created_at: time::OffsetDateTime,
 }
 
-/// ES256 signing (ECDSA over P-256 with SHA-256) with versioned keys that never leave the
-/// backend. Signatures are in the JWS form (RFC 7518 section 3.4): `r || s`, 32 bytes each.
+/// JWS signing with one algorithm and versioned keys that never leave the backend.
+/// Signatures are in the JWS form of [`JwsSigner::algorithm`].
 #[async_trait::async_trait]
-pub trait Es256Signer: Send + Sync + std::fmt::Debug {
+pub trait JwsSigner: Send + Sync + std::fmt::Debug {
+    /// The algorithm every signature is made with.
+    fn algorithm(&self) -> JwsAlgorithm;
     /// Every version with its public key, oldest first.
-    async fn versions(&self) -> Result<Vec<EcVerifyingKeyVersion>, KeysError>;
+    async fn versions(&self) -> Result<Vec<JwsKeyVersion>, KeysError>;
     /// Signs with exactly `version`; an error, never a fallback to another key.
-    async fn sign(&self, version: u32, message: &[u8]) -> Result<[u8; 64], KeysError>;
+    async fn sign(&self, version: u32, message: &[u8]) -> Result<Vec<u8>, KeysError>;
     /// Adds a new key version (it becomes the newest); returns it.
-    async fn rotate(&self) -> Result<EcVerifyingKeyVersion, KeysError>;
+    async fn rotate(&self) -> Result<JwsKeyVersion, KeysError>;
 }
 
 /// Authenticated encryption with associated data.
@@ -173,7 +253,7 @@ pub struct KeyBackend {
     secrets: Arc<dyn SecretStore>,
     probe: Arc<dyn Probe>,
     tokens: Option<Arc<dyn TokenPolicies>>,
-    es256: Option<Arc<dyn Es256Signer>>,
+    jws: Vec<Arc<dyn JwsSigner>>,
 }
 
 impl KeyBackend {
@@ -194,7 +274,7 @@ impl KeyBackend {
                     secrets: b.secrets,
                     probe: b.probe,
                     tokens: None,
-                    es256: Some(b.es256),
+                    jws: b.jws,
                 })
             }
             #[cfg(feature = "vault")]
@@ -207,7 +287,7 @@ impl KeyBackend {
                     secrets: b.secrets,
                     probe: b.probe,
                     tokens: Some(b.tokens),
-                    es256: None,
+                    jws: b.jws,
                 })
             }
         }
@@ -218,10 +298,11 @@ impl KeyBackend {
         Arc::clone(&self.signer)
     }
 
-    /// The ES256 signer: the local backend's `<signing key>.ecdsa-p256.json`, created on first
-    /// use. `None` on Vault (Transit `ecdsa-p256` keys are not wired yet).
-    pub fn es256_signer(&self) -> Option<Arc<dyn Es256Signer>> {
-        self.es256.clone()
+    /// The JWS signers besides Ed25519, one per algorithm: on the local backend ES256 and
+    /// RS256 (their key files are made on first use); on Vault those whose Transit key is
+    /// configured ([`VaultConfig::jws_keys`]).
+    pub fn jws_signers(&self) -> Vec<Arc<dyn JwsSigner>> {
+        self.jws.clone()
     }
 
     /// The AEAD cipher.

@@ -3,11 +3,15 @@
 //! Layout under `dir` (0700):
 //! ```text
 //! <signing_key>.ed25519.json             all versions of the signing key   (0600)
+//! <signing_key>.ecdsa-p256.json          ES256 key, made on first use      (0600)
+//! <signing_key>.rsa-2048.json            RS256 key, made on first use      (0600)
 //! <encryption_key>.xchacha20poly1305.json all versions of the encryption key (0600)
 //! secrets/<name>                          one file per secret               (0600)
 //! ```
 //! A key file is JSON: `{"format":"permesi-keys/1","algorithm":..,"name":..,
-//! "versions":[{"version":1,"created_at":"<RFC 3339>","secret":"<base64url 32 bytes>"}]}`.
+//! "versions":[{"version":1,"created_at":"<RFC 3339>","secret":"<base64url 32 bytes>"}]}`
+//! (RSA keys: the secret is the PKCS#8 DER private key, since a key derived from a seed would
+//! depend on one library version's prime search).
 //! Versions are contiguous from 1; rotation appends one and rewrites the file atomically.
 //! Another process (a CLI) may rotate the same directory: `versions` and `rotate` reread
 //! the file, and a request for a version newer than the loaded ones rereads it (at most
@@ -31,8 +35,8 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::fsutil::{ensure_private_dir, read_private_file, write_atomic};
 use crate::names::validate_name;
 use crate::{
-    Cipher, EcVerifyingKeyVersion, Es256Signer, KeysError, Probe, SecretStore, Signer,
-    VerifyingKeyVersion,
+    Cipher, JwsAlgorithm, JwsKeyVersion, JwsPublicKey, JwsSigner, KeysError, Probe, SecretStore,
+    Signer, VerifyingKeyVersion,
 };
 
 /// Settings of the local file backend. Holds no secrets (a directory and key names).
@@ -57,10 +61,27 @@ const RELOAD_COOLDOWN: Duration = Duration::from_secs(1);
 // ---------------------------------------------------------------------------------------
 // Key material
 
-/// What a key ring holds per version, built from 32 secret bytes.
-trait Material: Send + Sync + 'static {
+/// What a key ring holds per version, built from the version's stored secret.
+trait Material: Send + Sync + Sized + 'static {
     const ALGORITHM: &'static str;
-    fn from_secret(secret: &[u8; 32]) -> Self;
+    /// The secret of a new version: 32 random bytes unless the algorithm needs another form.
+    fn generate() -> Result<Zeroizing<Vec<u8>>, KeysError> {
+        let mut secret = Zeroizing::new(vec![0u8; 32]);
+        OsRng.fill_bytes(secret.as_mut());
+        Ok(secret)
+    }
+    /// The key from its stored secret; a description of what is wrong otherwise.
+    fn from_secret(secret: &[u8]) -> Result<Self, String>;
+}
+
+/// A 32-byte secret, or why not.
+fn seed32(secret: &[u8]) -> Result<Zeroizing<[u8; 32]>, String> {
+    let mut out = Zeroizing::new([0u8; 32]);
+    if secret.len() != out.len() {
+        return Err(format!("secret is {} bytes, expected 32", secret.len()));
+    }
+    out.copy_from_slice(secret);
+    Ok(out)
 }
 
 /// Ed25519 signing key (zeroized on drop by ed25519-dalek).
@@ -68,9 +89,16 @@ struct Ed25519(SigningKey);
 
 impl Material for Ed25519 {
     const ALGORITHM: &'static str = "ed25519";
-    fn from_secret(secret: &[u8; 32]) -> Self {
-        Self(SigningKey::from_bytes(secret))
+    fn from_secret(secret: &[u8]) -> Result<Self, String> {
+        Ok(Self(SigningKey::from_bytes(&*seed32(secret)?)))
     }
+}
+
+/// A key that signs JWS with one algorithm.
+trait JwsMaterial: Material {
+    const JWS: JwsAlgorithm;
+    fn public(&self) -> JwsPublicKey;
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeysError>;
 }
 
 /// ECDSA P-256 signing key (ES256).
@@ -78,17 +106,93 @@ struct P256(p256::ecdsa::SigningKey);
 
 impl Material for P256 {
     const ALGORITHM: &'static str = "ecdsa-p256";
-    fn from_secret(secret: &[u8; 32]) -> Self {
+    fn from_secret(secret: &[u8]) -> Result<Self, String> {
         // 32 random bytes are a valid scalar (non-zero, below the group order) except with
         // probability about 2^-32; map the rare others deterministically to a valid one.
-        let mut bytes = Zeroizing::new(*secret);
+        let mut bytes = seed32(secret)?;
         loop {
             if let Ok(key) = p256::ecdsa::SigningKey::from_slice(bytes.as_slice()) {
-                return Self(key);
+                return Ok(Self(key));
             }
             bytes[0] &= 0x7f;
             bytes[31] |= 1;
         }
+    }
+}
+
+impl JwsMaterial for P256 {
+    const JWS: JwsAlgorithm = JwsAlgorithm::Es256;
+
+    fn public(&self) -> JwsPublicKey {
+        let point = self.0.verifying_key().to_sec1_point(false);
+        let bytes = point.as_bytes();
+        let (mut x, mut y) = ([0u8; 32], [0u8; 32]);
+        x.copy_from_slice(&bytes[1..33]);
+        y.copy_from_slice(&bytes[33..65]);
+        JwsPublicKey::P256 { x, y }
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeysError> {
+        use p256::ecdsa::signature::Signer as _;
+        let signature: p256::ecdsa::Signature = self.0.sign(message);
+        Ok(signature.to_bytes().to_vec())
+    }
+}
+
+/// RSA 2048 signing key (RS256), signing through ring (constant-time modular arithmetic).
+struct Rsa2048 {
+    pair: ring::rsa::KeyPair,
+    public: JwsPublicKey,
+}
+
+impl Material for Rsa2048 {
+    const ALGORITHM: &'static str = "rsa-2048";
+
+    fn generate() -> Result<Zeroizing<Vec<u8>>, KeysError> {
+        use rsa::pkcs8::EncodePrivateKey as _;
+        let key = rsa::RsaPrivateKey::new(&mut rand_rsa::rng(), 2048)
+            .map_err(|e| KeysError::Unavailable(format!("RSA key generation: {e}")))?;
+        let der = key
+            .to_pkcs8_der()
+            .map_err(|e| KeysError::Unavailable(format!("RSA key encoding: {e}")))?;
+        Ok(Zeroizing::new(der.as_bytes().to_vec()))
+    }
+
+    fn from_secret(secret: &[u8]) -> Result<Self, String> {
+        let pair = ring::rsa::KeyPair::from_pkcs8(secret)
+            .map_err(|e| format!("not an RSA PKCS#8 key: {e}"))?;
+        if pair.public().modulus_len() != 256 {
+            return Err("RSA key is not 2048 bits".into());
+        }
+        let parts = ring::rsa::PublicKeyComponents::<Vec<u8>>::from(pair.public());
+        Ok(Self {
+            public: JwsPublicKey::Rsa {
+                n: parts.n,
+                e: parts.e,
+            },
+            pair,
+        })
+    }
+}
+
+impl JwsMaterial for Rsa2048 {
+    const JWS: JwsAlgorithm = JwsAlgorithm::Rs256;
+
+    fn public(&self) -> JwsPublicKey {
+        self.public.clone()
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeysError> {
+        let mut signature = vec![0u8; self.pair.public().modulus_len()];
+        self.pair
+            .sign(
+                &ring::signature::RSA_PKCS1_SHA256,
+                &ring::rand::SystemRandom::new(),
+                message,
+                &mut signature,
+            )
+            .map_err(|_| KeysError::Unavailable("RSA signing failed".into()))?;
+        Ok(signature)
     }
 }
 
@@ -97,8 +201,8 @@ struct XChaCha(XChaCha20Poly1305);
 
 impl Material for XChaCha {
     const ALGORITHM: &'static str = "xchacha20poly1305";
-    fn from_secret(secret: &[u8; 32]) -> Self {
-        Self(XChaCha20Poly1305::new(secret.into()))
+    fn from_secret(secret: &[u8]) -> Result<Self, String> {
+        Ok(Self(XChaCha20Poly1305::new((&*seed32(secret)?).into())))
     }
 }
 
@@ -134,35 +238,26 @@ impl Drop for KeyFileVersion {
 }
 
 impl KeyFileVersion {
-    fn generate(version: u32) -> Self {
-        let mut secret = Zeroizing::new([0u8; 32]);
-        OsRng.fill_bytes(secret.as_mut());
-        Self {
+    fn generate<M: Material>(version: u32) -> Result<Self, KeysError> {
+        let secret = M::generate()?;
+        Ok(Self {
             version,
             // Whole seconds: the value is shown to verifiers and needs no more.
             created_at: OffsetDateTime::now_utc()
                 .replace_nanosecond(0)
                 .unwrap_or_else(|_| OffsetDateTime::now_utc()),
-            secret: URL_SAFE_NO_PAD.encode(secret.as_ref()),
-        }
+            secret: URL_SAFE_NO_PAD.encode(secret.as_slice()),
+        })
     }
 
-    fn secret_bytes(&self) -> Result<Zeroizing<[u8; 32]>, KeysError> {
+    fn key<M: Material>(&self) -> Result<M, KeysError> {
+        let bad = |why: String| KeysError::Corrupt(format!("version {}: {why}", self.version));
         let raw = Zeroizing::new(
             URL_SAFE_NO_PAD
                 .decode(self.secret.as_bytes())
-                .map_err(|_| KeysError::Corrupt(format!("version {}: bad base64", self.version)))?,
+                .map_err(|_| bad("bad base64".into()))?,
         );
-        let mut out = Zeroizing::new([0u8; 32]);
-        if raw.len() != out.len() {
-            return Err(KeysError::Corrupt(format!(
-                "version {}: secret is {} bytes, expected 32",
-                self.version,
-                raw.len()
-            )));
-        }
-        out.copy_from_slice(&raw);
-        Ok(out)
+        M::from_secret(&raw).map_err(bad)
     }
 }
 
@@ -217,7 +312,7 @@ impl<M: Material> KeyRing<M> {
                 format: FORMAT.into(),
                 algorithm: M::ALGORITHM.into(),
                 name: name.to_owned(),
-                versions: vec![KeyFileVersion::generate(1)],
+                versions: vec![KeyFileVersion::generate::<M>(1)?],
             };
             ring.write_file(&file)?;
             tracing::info!(key = name, algorithm = M::ALGORITHM, "created local key");
@@ -278,7 +373,7 @@ impl<M: Material> KeyRing<M> {
                 Ok(Version {
                     version: v.version,
                     created_at: v.created_at,
-                    key: M::from_secret(&*v.secret_bytes()?),
+                    key: v.key::<M>()?,
                 })
             })
             .collect::<Result<Vec<_>, KeysError>>()?;
@@ -331,7 +426,7 @@ impl<M: Material> KeyRing<M> {
             .last()
             .map_or(Some(1), |v| v.version.checked_add(1))
             .ok_or_else(|| KeysError::Corrupt("key version overflow".into()))?;
-        file.versions.push(KeyFileVersion::generate(next));
+        file.versions.push(KeyFileVersion::generate::<M>(next)?);
         self.write_file(&file)?;
         tracing::info!(key = %self.name, algorithm = M::ALGORITHM, version = next, "rotated local key");
         self.install(&file)
@@ -355,76 +450,84 @@ where
 }
 
 // ---------------------------------------------------------------------------------------
-// ES256 signer: its key file is created on first use, so services that never ask for ES256
-// (genesis) get no P-256 key.
+// JWS signers (ES256, RS256): their key files are created on first use, so services that never
+// ask for them (genesis) get no such keys.
 
-#[derive(Debug)]
-struct LocalEs256Signer {
+struct LocalJwsSigner<M> {
     dir: PathBuf,
     name: String,
-    ring: tokio::sync::OnceCell<Arc<KeyRing<P256>>>,
+    ring: tokio::sync::OnceCell<Arc<KeyRing<M>>>,
 }
 
-impl LocalEs256Signer {
-    async fn ring(&self) -> Result<Arc<KeyRing<P256>>, KeysError> {
+impl<M: JwsMaterial> std::fmt::Debug for LocalJwsSigner<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalJwsSigner")
+            .field("algorithm", &M::JWS)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: JwsMaterial> LocalJwsSigner<M> {
+    fn new(dir: PathBuf, name: String) -> Self {
+        Self {
+            dir,
+            name,
+            ring: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    async fn ring(&self) -> Result<Arc<KeyRing<M>>, KeysError> {
         self.ring
             .get_or_try_init(|| {
                 let (dir, name) = (self.dir.clone(), self.name.clone());
-                async move { blocking(move || KeyRing::<P256>::open(&dir, &name).map(Arc::new)).await }
+                async move { blocking(move || KeyRing::<M>::open(&dir, &name).map(Arc::new)).await }
             })
             .await
             .cloned()
     }
 }
 
-fn ec_public_versions(versions: &[Version<P256>]) -> Vec<EcVerifyingKeyVersion> {
+fn jws_public_versions<M: JwsMaterial>(versions: &[Version<M>]) -> Vec<JwsKeyVersion> {
     versions
         .iter()
-        .map(|v| {
-            let point = v.key.0.verifying_key().to_sec1_point(false);
-            let bytes = point.as_bytes();
-            let mut x = [0u8; 32];
-            let mut y = [0u8; 32];
-            x.copy_from_slice(&bytes[1..33]);
-            y.copy_from_slice(&bytes[33..65]);
-            EcVerifyingKeyVersion {
-                version: v.version,
-                x,
-                y,
-                created_at: v.created_at,
-            }
+        .map(|v| JwsKeyVersion {
+            version: v.version,
+            public: v.key.public(),
+            created_at: v.created_at,
         })
         .collect()
 }
 
 #[async_trait::async_trait]
-impl Es256Signer for LocalEs256Signer {
-    async fn versions(&self) -> Result<Vec<EcVerifyingKeyVersion>, KeysError> {
-        let ring = self.ring().await?;
-        let versions = blocking(move || ring.reload()).await?;
-        Ok(ec_public_versions(&versions))
+impl<M: JwsMaterial> JwsSigner for LocalJwsSigner<M> {
+    fn algorithm(&self) -> JwsAlgorithm {
+        M::JWS
     }
 
-    async fn sign(&self, version: u32, message: &[u8]) -> Result<[u8; 64], KeysError> {
-        use p256::ecdsa::signature::Signer as _;
+    async fn versions(&self) -> Result<Vec<JwsKeyVersion>, KeysError> {
+        let ring = self.ring().await?;
+        let versions = blocking(move || ring.reload()).await?;
+        Ok(jws_public_versions(&versions))
+    }
+
+    async fn sign(&self, version: u32, message: &[u8]) -> Result<Vec<u8>, KeysError> {
         let ring = self.ring().await?;
         let versions = if version > ring.snapshot().last().map_or(0, |v| v.version) {
             blocking(move || ring.with_version(version)).await?
         } else {
             ring.snapshot()
         };
-        let v = find(&versions, version)
-            .ok_or_else(|| KeysError::NotFound(format!("ES256 key version {version}")))?;
-        let signature: p256::ecdsa::Signature = v.key.0.sign(message);
-        let mut out = [0u8; 64];
-        out.copy_from_slice(&signature.to_bytes());
-        Ok(out)
+        let v = find(&versions, version).ok_or_else(|| {
+            KeysError::NotFound(format!("{} key version {version}", M::JWS.jose_name()))
+        })?;
+        v.key.sign(message)
     }
 
-    async fn rotate(&self) -> Result<EcVerifyingKeyVersion, KeysError> {
+    async fn rotate(&self) -> Result<JwsKeyVersion, KeysError> {
         let ring = self.ring().await?;
         let versions = blocking(move || ring.rotate()).await?;
-        ec_public_versions(&versions)
+        jws_public_versions(&versions)
             .pop()
             .ok_or_else(|| KeysError::Corrupt("no key versions after rotation".into()))
     }
@@ -602,7 +705,7 @@ pub(crate) struct LocalBackend {
     pub(crate) cipher: Arc<dyn Cipher>,
     pub(crate) secrets: Arc<dyn SecretStore>,
     pub(crate) probe: Arc<dyn Probe>,
-    pub(crate) es256: Arc<dyn Es256Signer>,
+    pub(crate) jws: Vec<Arc<dyn JwsSigner>>,
 }
 
 impl LocalBackend {
@@ -616,11 +719,16 @@ impl LocalBackend {
             let signing = Arc::new(KeyRing::<Ed25519>::open(&cfg.dir, &cfg.signing_key)?);
             let encryption = Arc::new(KeyRing::<XChaCha>::open(&cfg.dir, &cfg.encryption_key)?);
             Ok(Self {
-                es256: Arc::new(LocalEs256Signer {
-                    dir: cfg.dir.clone(),
-                    name: cfg.signing_key.clone(),
-                    ring: tokio::sync::OnceCell::new(),
-                }),
+                jws: vec![
+                    Arc::new(LocalJwsSigner::<P256>::new(
+                        cfg.dir.clone(),
+                        cfg.signing_key.clone(),
+                    )),
+                    Arc::new(LocalJwsSigner::<Rsa2048>::new(
+                        cfg.dir.clone(),
+                        cfg.signing_key.clone(),
+                    )),
+                ],
                 signer: Arc::new(LocalSigner {
                     ring: Arc::clone(&signing),
                 }),
@@ -675,8 +783,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn es256_keys_are_made_on_first_use_sign_verifiably_and_rotate() {
-        use p256::ecdsa::signature::Verifier as _;
+    async fn jws_keys_are_made_on_first_use_sign_verifiably_and_rotate() {
         let dir = tempfile::tempdir().unwrap();
         let backend = LocalBackend::open(LocalConfig {
             dir: dir.path().join("k"),
@@ -685,26 +792,53 @@ mod tests {
         })
         .await
         .unwrap();
-        let file = dir.path().join("k/oidc.ecdsa-p256.json");
-        assert!(!file.exists(), "no P-256 key until one is asked for");
-        let v1 = backend.es256.versions().await.unwrap();
-        assert_eq!(v1.len(), 1);
-        assert!(file.exists());
-        let signature = backend.es256.sign(1, b"message").await.unwrap();
-        let mut sec1 = vec![4u8];
-        sec1.extend_from_slice(&v1[0].x);
-        sec1.extend_from_slice(&v1[0].y);
-        let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).unwrap();
-        let parsed = p256::ecdsa::Signature::from_slice(&signature).unwrap();
-        assert!(key.verify(b"message", &parsed).is_ok());
-        assert!(key.verify(b"other", &parsed).is_err());
-        assert!(matches!(
-            backend.es256.sign(2, b"m").await,
-            Err(KeysError::NotFound(_))
-        ));
-        let v2 = backend.es256.rotate().await.unwrap();
-        assert_eq!(v2.version, 2);
-        assert_ne!(v2.x, v1[0].x);
-        backend.es256.sign(2, b"m").await.unwrap();
+        let algorithms: Vec<_> = backend.jws.iter().map(|s| s.algorithm()).collect();
+        assert_eq!(algorithms, JwsAlgorithm::ALL);
+        for (signer, file) in backend.jws.iter().zip(["ecdsa-p256", "rsa-2048"]) {
+            let file = dir.path().join(format!("k/oidc.{file}.json"));
+            assert!(!file.exists(), "no key until one is asked for");
+            let v1 = signer.versions().await.unwrap();
+            assert_eq!(v1.len(), 1);
+            assert!(file.exists());
+            assert_eq!(v1[0].public.algorithm(), signer.algorithm());
+            let signature = signer.sign(1, b"message").await.unwrap();
+            let expected_len = match &v1[0].public {
+                JwsPublicKey::P256 { .. } => 64,
+                JwsPublicKey::Rsa { n, e } => {
+                    assert_eq!((n.len(), e.as_slice()), (256, &[1, 0, 1][..]));
+                    256
+                }
+            };
+            assert_eq!(signature.len(), expected_len);
+            assert!(v1[0].public.verify(b"message", &signature));
+            assert!(!v1[0].public.verify(b"other", &signature));
+            assert!(matches!(
+                signer.sign(2, b"m").await,
+                Err(KeysError::NotFound(_))
+            ));
+            let v2 = signer.rotate().await.unwrap();
+            assert_eq!(v2.version, 2);
+            assert_ne!(v2.public, v1[0].public);
+            let signature = signer.sign(2, b"m").await.unwrap();
+            assert!(v2.public.verify(b"m", &signature));
+            assert!(!v1[0].public.verify(b"m", &signature));
+            // Another process (a restart) reads the same versions back from the file.
+            let reopened = LocalBackend::open(LocalConfig {
+                dir: dir.path().join("k"),
+                signing_key: "oidc".into(),
+                encryption_key: "data".into(),
+            })
+            .await
+            .unwrap();
+            let again = reopened
+                .jws
+                .iter()
+                .find(|s| s.algorithm() == signer.algorithm())
+                .unwrap();
+            assert_eq!(
+                again.versions().await.unwrap(),
+                signer.versions().await.unwrap()
+            );
+        }
     }
 }

@@ -7,8 +7,12 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
-use keys::{BackendConfig, KeyBackend, KeysError, VaultAuth, VaultConfig};
-use vault_double::{Double, ENCRYPTION_KEY, Mode, ROLE_ID, SECRET_ID, SIGNING_KEY};
+use keys::{
+    BackendConfig, JwsAlgorithm, JwsPublicKey, KeyBackend, KeysError, VaultAuth, VaultConfig,
+};
+use vault_double::{
+    Double, ENCRYPTION_KEY, ES256_KEY, Mode, ROLE_ID, RS256_KEY, SECRET_ID, SIGNING_KEY,
+};
 
 fn approle() -> VaultAuth {
     VaultAuth::AppRole {
@@ -28,6 +32,7 @@ fn config(addr: String, auth: VaultAuth) -> VaultConfig {
         kv_mount: "secret".into(),
         kv_prefix: "permesi".into(),
         timeout: Duration::from_millis(200),
+        jws_keys: Vec::new(),
     }
 }
 
@@ -487,4 +492,88 @@ async fn config_is_validated_and_debug_redacts_the_secret_id() {
         KeyBackend::open(BackendConfig::Vault(bad)).await,
         Err(KeysError::Config(_))
     ));
+}
+
+#[tokio::test]
+async fn es256_and_rs256_sign_through_transit_in_the_jws_form() {
+    let double = Double::new();
+    let addr = double.serve_tcp().await;
+    let mut cfg = config(addr.clone(), approle());
+    cfg.jws_keys = vec![
+        (JwsAlgorithm::Es256, ES256_KEY.into()),
+        (JwsAlgorithm::Rs256, RS256_KEY.into()),
+    ];
+    let backend = KeyBackend::open(BackendConfig::Vault(cfg.clone()))
+        .await
+        .unwrap();
+    backend.check().await.unwrap();
+    let signers = backend.jws_signers();
+    assert_eq!(
+        signers.iter().map(|s| s.algorithm()).collect::<Vec<_>>(),
+        JwsAlgorithm::ALL
+    );
+    for signer in &signers {
+        let v1 = signer.versions().await.unwrap();
+        assert_eq!(v1.len(), 1);
+        assert_eq!(v1[0].public.algorithm(), signer.algorithm());
+        if let JwsPublicKey::Rsa { n, e } = &v1[0].public {
+            assert_eq!((n.len(), e.as_slice()), (256, &[1, 0, 1][..]));
+        }
+        let msg = b"header.claims";
+        let signature = signer.sign(1, msg).await.unwrap();
+        assert!(
+            v1[0].public.verify(msg, &signature),
+            "{:?}",
+            signer.algorithm()
+        );
+        assert!(!v1[0].public.verify(b"other", &signature));
+        // Exactly the version asked for, or an error.
+        assert!(matches!(
+            signer.sign(2, msg).await,
+            Err(KeysError::Rejected(_))
+        ));
+        let v2 = signer.rotate().await.unwrap();
+        assert_eq!(v2.version, 2);
+        let signature = signer.sign(2, msg).await.unwrap();
+        assert!(v2.public.verify(msg, &signature));
+        assert!(!v1[0].public.verify(msg, &signature));
+    }
+    // What went over the wire: SHA-256 in Vault, JWS marshaling for ECDSA, PKCS#1 v1.5
+    // (not Vault's default PSS) for RSA.
+    double.with(|s| {
+        let signs: Vec<_> = s
+            .requests
+            .iter()
+            .filter(|r| r.1.starts_with("transit/sign/permesi-"))
+            .collect();
+        assert!(!signs.is_empty());
+        for (_, path, _, body) in signs {
+            assert_eq!(body["hash_algorithm"], "sha2-256", "{path}");
+            if path.ends_with(ES256_KEY) {
+                assert_eq!(body["marshaling_algorithm"], "jws");
+            } else {
+                assert_eq!(body["signature_algorithm"], "pkcs1v15");
+            }
+        }
+    });
+
+    // A key of the wrong type is a configuration error, and two keys for one algorithm too.
+    let mut wrong = cfg.clone();
+    wrong.jws_keys = vec![(JwsAlgorithm::Rs256, ES256_KEY.into())];
+    let backend = KeyBackend::open(BackendConfig::Vault(wrong)).await.unwrap();
+    assert!(matches!(backend.check().await, Err(KeysError::Config(_))));
+    let mut twice = cfg;
+    twice.jws_keys = vec![
+        (JwsAlgorithm::Es256, ES256_KEY.into()),
+        (JwsAlgorithm::Es256, RS256_KEY.into()),
+    ];
+    assert!(matches!(
+        KeyBackend::open(BackendConfig::Vault(twice)).await,
+        Err(KeysError::Config(_))
+    ));
+    // Without JWS keys configured, none are offered.
+    let backend = KeyBackend::open(BackendConfig::Vault(config(addr, approle())))
+        .await
+        .unwrap();
+    assert!(backend.jws_signers().is_empty());
 }

@@ -60,6 +60,10 @@ pub struct KeySettings<'a> {
     pub vault_kv_prefix: &'a str,
     /// `vault_timeout_ms`.
     pub vault_timeout_ms: u64,
+    /// `vault_es256_key`: Transit `ecdsa-p256` key for ES256, empty for none.
+    pub vault_es256_key: &'a str,
+    /// `vault_rs256_key`: Transit `rsa-2048`/`3072`/`4096` key for RS256, empty for none.
+    pub vault_rs256_key: &'a str,
 }
 
 impl KeySettings<'_> {
@@ -113,6 +117,14 @@ impl KeySettings<'_> {
                     kv_mount: self.vault_kv_mount.to_owned(),
                     kv_prefix: self.vault_kv_prefix.to_owned(),
                     timeout: Duration::from_millis(self.vault_timeout_ms),
+                    jws_keys: [
+                        (keys::JwsAlgorithm::Es256, self.vault_es256_key),
+                        (keys::JwsAlgorithm::Rs256, self.vault_rs256_key),
+                    ]
+                    .into_iter()
+                    .filter(|(_, key)| !key.is_empty())
+                    .map(|(alg, key)| (alg, key.to_owned()))
+                    .collect(),
                 }))
             }
         }
@@ -139,6 +151,8 @@ mod tests {
             vault_kv_mount: "secret",
             vault_kv_prefix: "permesi",
             vault_timeout_ms: 5000,
+            vault_es256_key: "",
+            vault_rs256_key: "permesi-rs256",
         }
     }
 
@@ -150,10 +164,14 @@ mod tests {
             "invalid setting GENESIS_VAULT_SECRET_ID: is required with keys_backend = vault"
         );
         let secret = Secret::new("s".to_owned());
-        assert!(matches!(
-            vault(Some(&secret)).to_config(),
-            Ok(keys::BackendConfig::Vault(_))
-        ));
+        let Ok(keys::BackendConfig::Vault(config)) = vault(Some(&secret)).to_config() else {
+            panic!("not a Vault configuration");
+        };
+        // Only the JWS keys that are named are offered.
+        assert_eq!(
+            config.jws_keys,
+            [(keys::JwsAlgorithm::Rs256, "permesi-rs256".to_owned())]
+        );
     }
 
     #[test]

@@ -32,6 +32,27 @@ pub const ROLE_ID: &str = "role-genesis";
 pub const SECRET_ID: &str = "secret-id-value";
 pub const SIGNING_KEY: &str = "genesis-ed25519";
 pub const ENCRYPTION_KEY: &str = "permesi-chacha";
+/// Transit key of type `ecdsa-p256`.
+pub const ES256_KEY: &str = "permesi-es256";
+/// Transit key of type `rsa-2048`.
+pub const RS256_KEY: &str = "permesi-rs256";
+
+/// One version of an RSA key: its PKCS#8 private key and PKIX public key (DER).
+pub struct RsaVersion {
+    pub pkcs8: Vec<u8>,
+    pub spki: Vec<u8>,
+}
+
+impl RsaVersion {
+    fn generate() -> Self {
+        use rsa::pkcs8::{EncodePrivateKey as _, EncodePublicKey as _};
+        let key = rsa::RsaPrivateKey::new(&mut rand_rsa::rng(), 2048).unwrap();
+        Self {
+            pkcs8: key.to_pkcs8_der().unwrap().as_bytes().to_vec(),
+            spki: key.to_public_key().to_public_key_der().unwrap().into_vec(),
+        }
+    }
+}
 
 /// How the double answers everything but AppRole login.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +79,9 @@ pub struct Inner {
     pub renewals: u32,
     pub signing: Vec<(SigningKey, OffsetDateTime)>,
     pub encryption: Vec<[u8; 32]>,
+    pub ecdsa: Vec<(p256::ecdsa::SigningKey, OffsetDateTime)>,
+    /// Made on first use (RSA generation is slow, and most tests never ask).
+    pub rsa: Vec<(RsaVersion, OffsetDateTime)>,
     pub kv: HashMap<String, Value>,
     /// Vault Agent behaviour: requests without a token get this one injected.
     pub agent_token: Option<String>,
@@ -92,6 +116,8 @@ impl Double {
                 renewals: 0,
                 signing: vec![(SigningKey::generate(&mut OsRng), created)],
                 encryption: vec![random_key()],
+                ecdsa: vec![(new_ecdsa(), created)],
+                rsa: Vec::new(),
                 kv: HashMap::new(),
                 agent_token: None,
                 requests: Vec::new(),
@@ -161,6 +187,26 @@ impl Double {
             .fallback(handle)
             .with_state(self.clone())
     }
+}
+
+fn new_ecdsa() -> p256::ecdsa::SigningKey {
+    loop {
+        if let Ok(key) = p256::ecdsa::SigningKey::from_slice(&random_key()) {
+            return key;
+        }
+    }
+}
+
+/// PEM of a DER `PUBLIC KEY` (PKIX), 64 characters a line, as Vault prints it.
+fn public_key_pem(der: &[u8]) -> String {
+    let b64 = STANDARD.encode(der);
+    let mut out = String::from("-----BEGIN PUBLIC KEY-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap());
+        out.push('\n');
+    }
+    out.push_str("-----END PUBLIC KEY-----\n");
+    out
 }
 
 fn random_key() -> [u8; 32] {
@@ -271,7 +317,8 @@ async fn handle(
         ("GET", ["auth", "token", "lookup-self"]) => lookup_self(&d, &token),
         ("GET", ["transit", "keys", name]) => read_key(&d, name),
         ("POST", ["transit", "keys", name, "rotate"]) => rotate(&d, name),
-        ("POST", ["transit", "sign", name]) => sign(&d, name, &body),
+        ("POST", ["transit", "sign", name]) => sign(&d, name, None, &body),
+        ("POST", ["transit", "sign", name, hash]) => sign(&d, name, Some(hash), &body),
         ("POST", ["transit", "encrypt", name]) => encrypt(&d, name, &body),
         ("POST", ["transit", "decrypt", name]) => decrypt(&d, name, &body),
         ("GET", ["secret", "data", rest @ ..]) => kv_get(&d, &rest.join("/")),
@@ -333,9 +380,14 @@ fn lookup_self(d: &Double, token: &str) -> Response {
 }
 
 fn read_key(d: &Double, name: &str) -> Response {
-    d.with(|s| match key_info(s, name) {
-        Some(info) => data(info),
-        None => errors(StatusCode::NOT_FOUND, &[]),
+    d.with(|s| {
+        if name == RS256_KEY {
+            ensure_rsa(s);
+        }
+        match key_info(s, name) {
+            Some(info) => data(info),
+            None => errors(StatusCode::NOT_FOUND, &[]),
+        }
     })
 }
 
@@ -369,6 +421,21 @@ fn key_info(s: &Inner, name: &str) -> Option<Value> {
                 "supports_derivation": true, "supports_signing": true
             }))
         }
+        ES256_KEY => {
+            use p256::pkcs8::EncodePublicKey as _;
+            let keys = s.ecdsa.iter().map(|(k, created)| {
+                let der = k.verifying_key().to_public_key_der().unwrap();
+                (public_key_pem(der.as_bytes()), "P-256", *created)
+            });
+            Some(asymmetric_info(ES256_KEY, "ecdsa-p256", keys))
+        }
+        RS256_KEY => {
+            let keys = s
+                .rsa
+                .iter()
+                .map(|(k, created)| (public_key_pem(&k.spki), "rsa-2048", *created));
+            Some(asymmetric_info(RS256_KEY, "rsa-2048", keys))
+        }
         ENCRYPTION_KEY => {
             let keys: serde_json::Map<String, Value> = (1..=s.encryption.len())
                 .map(|v| (v.to_string(), json!(1_767_323_045)))
@@ -388,8 +455,58 @@ fn key_info(s: &Inner, name: &str) -> Option<Value> {
     }
 }
 
+/// The `data` of `GET transit/keys/:name` for an asymmetric signing key.
+fn asymmetric_info(
+    name: &str,
+    key_type: &str,
+    versions: impl Iterator<Item = (String, &'static str, OffsetDateTime)>,
+) -> Value {
+    let keys: serde_json::Map<String, Value> = versions
+        .enumerate()
+        .map(|(i, (pem, key_name, created))| {
+            (
+                (i + 1).to_string(),
+                json!({
+                    "certificate_chain": "", "name": key_name, "public_key": pem,
+                    "creation_time": created.format(&Rfc3339).unwrap(),
+                }),
+            )
+        })
+        .collect();
+    let latest = keys.len();
+    json!({
+        "name": name, "type": key_type, "keys": keys,
+        "latest_version": latest, "min_available_version": 0,
+        "min_decryption_version": 1, "min_encryption_version": 0,
+        "deletion_allowed": false, "derived": false, "exportable": false,
+        "allow_plaintext_backup": false, "auto_rotate_period": 0, "imported_key": false,
+        "supports_encryption": key_type.starts_with("rsa"),
+        "supports_decryption": key_type.starts_with("rsa"),
+        "supports_derivation": false, "supports_signing": true
+    })
+}
+
+/// The RSA key exists from the start as far as clients can tell; its first version is made
+/// when first touched.
+fn ensure_rsa(s: &mut Inner) {
+    if s.rsa.is_empty() {
+        s.rsa
+            .push((RsaVersion::generate(), OffsetDateTime::now_utc()));
+    }
+}
+
 fn rotate(d: &Double, name: &str) -> Response {
     d.with(|s| match name {
+        ES256_KEY => {
+            s.ecdsa.push((new_ecdsa(), OffsetDateTime::now_utc()));
+            data(key_info(s, name).unwrap())
+        }
+        RS256_KEY => {
+            ensure_rsa(s);
+            s.rsa
+                .push((RsaVersion::generate(), OffsetDateTime::now_utc()));
+            data(key_info(s, name).unwrap())
+        }
         SIGNING_KEY => {
             s.signing
                 .push((SigningKey::generate(&mut OsRng), OffsetDateTime::now_utc()));
@@ -403,19 +520,41 @@ fn rotate(d: &Double, name: &str) -> Response {
     })
 }
 
-fn sign(d: &Double, name: &str, body: &Value) -> Response {
+/// `POST transit/sign/:name(/:hash_algorithm)`: Ed25519 signs the input itself; ECDSA and RSA
+/// hash it with `hash_algorithm` (only `sha2-256` here). RSA pads with `signature_algorithm`
+/// (`pss`, Vault's default, or `pkcs1v15`); ECDSA marshals as `asn1` (DER, base64, the
+/// default) or `jws` (`r || s`, unpadded base64url).
+fn sign(d: &Double, name: &str, hash_in_path: Option<&str>, body: &Value) -> Response {
     use ed25519_dalek::Signer as _;
-    if name != SIGNING_KEY {
-        return errors(StatusCode::BAD_REQUEST, &["signing key not found"]);
-    }
+    let field = |name: &str| body.get(name).and_then(Value::as_str);
     let Some(input) = b64(body, "input") else {
         return errors(
             StatusCode::BAD_REQUEST,
             &["unable to decode input as base64"],
         );
     };
+    if body.get("prehashed").and_then(Value::as_bool) == Some(true) {
+        return errors(
+            StatusCode::BAD_REQUEST,
+            &["prehashed input: not in this double"],
+        );
+    }
+    let hash = hash_in_path
+        .or(field("hash_algorithm"))
+        .unwrap_or("sha2-256");
+    if name != SIGNING_KEY && hash != "sha2-256" {
+        return errors(StatusCode::BAD_REQUEST, &["unsupported hash algorithm"]);
+    }
     d.with(|s| {
-        let latest = s.signing.len() as u64;
+        if name == RS256_KEY {
+            ensure_rsa(s);
+        }
+        let latest = match name {
+            SIGNING_KEY => s.signing.len(),
+            ES256_KEY => s.ecdsa.len(),
+            RS256_KEY => s.rsa.len(),
+            _ => return errors(StatusCode::BAD_REQUEST, &["signing key not found"]),
+        } as u64;
         let version = body
             .get("key_version")
             .and_then(Value::as_u64)
@@ -426,10 +565,46 @@ fn sign(d: &Double, name: &str, body: &Value) -> Response {
                 &["requested version for signing does not exist"],
             );
         }
-        let key = &s.signing[usize::try_from(version - 1).unwrap()].0;
-        let sig = key.sign(&input).to_bytes();
+        let i = usize::try_from(version - 1).unwrap();
+        let signature = match name {
+            SIGNING_KEY => STANDARD.encode(s.signing[i].0.sign(&input).to_bytes()),
+            ES256_KEY => {
+                let sig: p256::ecdsa::Signature =
+                    p256::ecdsa::signature::Signer::sign(&s.ecdsa[i].0, &input);
+                match field("marshaling_algorithm").unwrap_or("asn1") {
+                    "asn1" => STANDARD.encode(sig.to_der().as_bytes()),
+                    "jws" => {
+                        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sig.to_bytes())
+                    }
+                    _ => {
+                        return errors(
+                            StatusCode::BAD_REQUEST,
+                            &["unsupported marshaling algorithm"],
+                        );
+                    }
+                }
+            }
+            _ => {
+                let padding: &'static dyn ring::signature::RsaEncoding =
+                    match field("signature_algorithm").unwrap_or("pss") {
+                        "pss" => &ring::signature::RSA_PSS_SHA256,
+                        "pkcs1v15" => &ring::signature::RSA_PKCS1_SHA256,
+                        _ => {
+                            return errors(
+                                StatusCode::BAD_REQUEST,
+                                &["unsupported signature algorithm"],
+                            );
+                        }
+                    };
+                let pair = ring::rsa::KeyPair::from_pkcs8(&s.rsa[i].0.pkcs8).unwrap();
+                let mut sig = vec![0u8; pair.public().modulus_len()];
+                pair.sign(padding, &ring::rand::SystemRandom::new(), &input, &mut sig)
+                    .unwrap();
+                STANDARD.encode(sig)
+            }
+        };
         data(json!({
-            "signature": format!("vault:v{version}:{}", STANDARD.encode(sig)),
+            "signature": format!("vault:v{version}:{signature}"),
             "key_version": version
         }))
     })

@@ -222,6 +222,8 @@ impl Settings {
             vault_kv_mount: &self.vault_kv_mount,
             vault_kv_prefix: &self.vault_kv_prefix,
             vault_timeout_ms: self.vault_timeout_ms,
+            vault_es256_key: "",
+            vault_rs256_key: "",
         }
         .to_config()
     }

@@ -40,7 +40,7 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     let signing = SigningKeys::new(
         backend.signer(),
-        backend.es256_signer(),
+        backend.jws_signers(),
         RotationPolicy {
             prepublish: Duration::hours(1),
             retire_after: Duration::hours(2),
@@ -76,6 +76,13 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             runtime
                 .block_on(signing.sign(Alg::Es256, "JWT", black_box(&claims)))
+                .unwrap()
+        });
+    });
+    c.bench_function("oidc_id_token_sign_rs256_local_backend", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(signing.sign(Alg::Rs256, "JWT", black_box(&claims)))
                 .unwrap()
         });
     });

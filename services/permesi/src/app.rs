@@ -254,7 +254,7 @@ async fn oidc_provider(
         config: Arc::new(settings.oidc_config()?),
         keys: crate::oidc::keys::SigningKeys::new(
             keys.signer(),
-            keys.es256_signer(),
+            keys.jws_signers(),
             settings.oidc_rotation(),
         ),
         pairwise: crate::oidc::MacKey::new(secret(crate::oidc::PAIRWISE_KEY_NAME).await?),

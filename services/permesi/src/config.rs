@@ -59,6 +59,11 @@ pub struct Settings {
     pub vault_kv_prefix: String,
     /// Deadline of each Vault call, in milliseconds.
     pub vault_timeout_ms: u64,
+    /// Transit `ecdsa-p256` key for ES256 ID tokens; empty: ES256 is not offered on Vault.
+    pub vault_es256_key: String,
+    /// Transit `rsa-2048` (or 3072, 4096) key for RS256 ID tokens; empty: RS256 is not
+    /// offered on Vault.
+    pub vault_rs256_key: String,
     /// With `keys_backend = vault`: the Vault policy an operator token must hold to claim the
     /// platform or elevate (checked by a token self-lookup).
     pub operator_vault_policy: String,
@@ -162,6 +167,8 @@ impl Default for Settings {
             vault_kv_mount: "secret".to_owned(),
             vault_kv_prefix: "permesi/permesi".to_owned(),
             vault_timeout_ms: 5_000,
+            vault_es256_key: String::new(),
+            vault_rs256_key: String::new(),
             operator_vault_policy: "permesi-operators".to_owned(),
             operator_elevation_secs: 900,
             log_format: LogFormat::Auto,
@@ -254,6 +261,8 @@ impl Settings {
             vault_kv_mount: &self.vault_kv_mount,
             vault_kv_prefix: &self.vault_kv_prefix,
             vault_timeout_ms: self.vault_timeout_ms,
+            vault_es256_key: &self.vault_es256_key,
+            vault_rs256_key: &self.vault_rs256_key,
         }
         .to_config()
     }

@@ -14,13 +14,16 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use vaultrs::api::transit::KeyType;
 use vaultrs::api::transit::requests::{DecryptDataRequest, EncryptDataRequest, SignDataRequest};
 use vaultrs::api::transit::responses::{ReadKeyData, ReadKeyResponse};
+use vaultrs::api::transit::{HashAlgorithm, KeyType, MarshalingAlgorithm, SignatureAlgorithm};
 use zeroize::Zeroizing;
 
 use crate::names::validate_name;
-use crate::{Cipher, KeysError, Probe, SecretStore, Signer, VerifyingKeyVersion};
+use crate::{
+    Cipher, JwsAlgorithm, JwsKeyVersion, JwsPublicKey, JwsSigner, KeysError, Probe, SecretStore,
+    Signer, VerifyingKeyVersion,
+};
 use client::VaultClient;
 
 /// Default deadline of one Vault call.
@@ -82,6 +85,10 @@ pub struct VaultConfig {
     pub kv_prefix: String,
     /// Deadline of every HTTP call to Vault (connect included); e.g. [`DEFAULT_TIMEOUT`].
     pub timeout: Duration,
+    /// Transit keys for [`JwsSigner`]s, at most one per algorithm: ES256 needs type
+    /// `ecdsa-p256`, RS256 `rsa-2048`, `rsa-3072` or `rsa-4096`. Algorithms not listed are not
+    /// offered.
+    pub jws_keys: Vec<(JwsAlgorithm, String)>,
 }
 
 /// Checks a mount path or prefix: `/`-separated segments that are valid names.
@@ -127,8 +134,12 @@ fn key_type_name(t: KeyType) -> String {
 }
 
 impl Transit {
-    /// `vaultrs::transit::key::read`, checking the key type.
-    async fn read_key(&self, key: &str, expected: KeyType) -> Result<ReadKeyResponse, KeysError> {
+    /// `vaultrs::transit::key::read`, checking the key type is one of `expected`.
+    async fn read_key(
+        &self,
+        key: &str,
+        expected: &[KeyType],
+    ) -> Result<ReadKeyResponse, KeysError> {
         let mount = self.mount.as_str();
         let what = format!("{mount}/keys/{key}");
         let info = self
@@ -137,20 +148,28 @@ impl Transit {
                 vaultrs::transit::key::read(api.as_ref(), mount, key).await
             })
             .await?;
-        let (got, want) = (key_type_name(info.key_type), key_type_name(expected));
-        if got != want {
+        let got = key_type_name(info.key_type);
+        let want: Vec<String> = expected.iter().map(|t| key_type_name(*t)).collect();
+        if !want.contains(&got) {
             return Err(KeysError::Config(format!(
-                "Transit key {key:?} has type {got:?}, expected {want:?}"
+                "Transit key {key:?} has type {got:?}, expected {}",
+                want.join(" or ")
             )));
         }
         Ok(info)
     }
 }
 
-#[async_trait::async_trait]
-impl Signer for Transit {
-    async fn versions(&self) -> Result<Vec<VerifyingKeyVersion>, KeysError> {
-        let info = self.read_key(&self.signing_key, KeyType::Ed25519).await?;
+impl Transit {
+    /// Every version of an asymmetric key (of one of `types`): its public key as `public`
+    /// reads Vault's `public_key`, and its creation time; oldest first.
+    async fn public_versions<T>(
+        &self,
+        key: &str,
+        types: &[KeyType],
+        public: impl Fn(&str) -> Option<T>,
+    ) -> Result<Vec<(u32, T, OffsetDateTime)>, KeysError> {
+        let info = self.read_key(key, types).await?;
         let ReadKeyData::Asymmetric(keys) = info.keys else {
             return Err(KeysError::Corrupt(
                 "Vault answer: data.keys holds no public keys".into(),
@@ -161,43 +180,44 @@ impl Signer for Transit {
             let version: u32 = ver
                 .parse()
                 .map_err(|_| KeysError::Corrupt(format!("Vault key version {ver:?}")))?;
-            let pk = STANDARD
-                .decode(&entry.public_key)
-                .map_err(|_| KeysError::Corrupt(format!("version {version}: public key base64")))?;
-            let public_key: [u8; 32] = pk.try_into().map_err(|_| {
-                KeysError::Corrupt(format!("version {version}: public key is not 32 bytes"))
-            })?;
+            let key = public(&entry.public_key)
+                .ok_or_else(|| KeysError::Corrupt(format!("version {version}: public key")))?;
             let created_at = OffsetDateTime::parse(
                 &entry.creation_time,
                 &time::format_description::well_known::Rfc3339,
             )
             .map_err(|e| KeysError::Corrupt(format!("version {version}: creation_time: {e}")))?;
-            out.push(VerifyingKeyVersion {
-                version,
-                public_key,
-                created_at,
-            });
+            out.push((version, key, created_at));
         }
-        out.sort_by_key(|v| v.version);
+        out.sort_by_key(|v| v.0);
         Ok(out)
     }
 
-    async fn sign(&self, version: u32, message: &[u8]) -> Result<[u8; 64], KeysError> {
+    /// `transit/sign/<key>` with exactly `version` and the options `set` adds; the signature
+    /// text after its `vault:v<N>:` prefix.
+    async fn sign_with(
+        &self,
+        key: &str,
+        version: u32,
+        message: &[u8],
+        set: impl Fn(&mut vaultrs::api::transit::requests::SignDataRequestBuilder) + Sync,
+    ) -> Result<String, KeysError> {
         if version == 0 {
             return Err(KeysError::NotFound("signing key version 0".into()));
         }
-        let (mount, key) = (self.mount.as_str(), self.signing_key.as_str());
+        let mount = self.mount.as_str();
         let input = STANDARD.encode(message);
-        let input = input.as_str();
+        let (input, set) = (input.as_str(), &set);
         let answer = self
             .client
             .call(&format!("{mount}/sign/{key}"), |api| async move {
                 let mut opts = SignDataRequest::builder();
                 opts.key_version(u64::from(version));
+                set(&mut opts);
                 vaultrs::transit::data::sign(api.as_ref(), mount, key, input, Some(&mut opts)).await
             })
             .await?;
-        let (got, b64) = split_vault_prefixed(&answer.signature)
+        let (got, encoded) = split_vault_prefixed(&answer.signature)
             .ok_or_else(|| KeysError::Corrupt("Vault signature lacks vault:v<N>: prefix".into()))?;
         if got != version {
             // Fail closed: a signature by another version is useless to verifiers.
@@ -205,24 +225,58 @@ impl Signer for Transit {
                 "Vault signed with version {got}, requested {version}"
             )));
         }
-        let raw = STANDARD
-            .decode(b64)
-            .map_err(|_| KeysError::Corrupt("Vault signature base64".into()))?;
-        raw.try_into()
-            .map_err(|_| KeysError::Corrupt("Vault signature is not 64 bytes".into()))
+        Ok(encoded.to_owned())
     }
 
-    async fn rotate(&self) -> Result<VerifyingKeyVersion, KeysError> {
-        let (mount, key) = (self.mount.as_str(), self.signing_key.as_str());
+    /// `transit/keys/<key>/rotate`.
+    async fn rotate_key(&self, key: &str) -> Result<(), KeysError> {
+        let mount = self.mount.as_str();
         self.client
             .call(&format!("{mount}/keys/{key}/rotate"), |api| async move {
                 vaultrs::transit::key::rotate(api.as_ref(), mount, key).await
             })
             .await?;
-        self.versions()
-            .await?
-            .pop()
-            .ok_or_else(|| KeysError::Corrupt("Vault key has no versions after rotation".into()))
+        Ok(())
+    }
+}
+
+fn newest<T>(mut versions: Vec<T>) -> Result<T, KeysError> {
+    versions
+        .pop()
+        .ok_or_else(|| KeysError::Corrupt("Vault key has no versions after rotation".into()))
+}
+
+#[async_trait::async_trait]
+impl Signer for Transit {
+    async fn versions(&self) -> Result<Vec<VerifyingKeyVersion>, KeysError> {
+        let raw = |b64: &str| STANDARD.decode(b64).ok()?.try_into().ok();
+        let versions = self
+            .public_versions(&self.signing_key, &[KeyType::Ed25519], raw)
+            .await?;
+        Ok(versions
+            .into_iter()
+            .map(|(version, public_key, created_at)| VerifyingKeyVersion {
+                version,
+                public_key,
+                created_at,
+            })
+            .collect())
+    }
+
+    async fn sign(&self, version: u32, message: &[u8]) -> Result<[u8; 64], KeysError> {
+        let encoded = self
+            .sign_with(&self.signing_key, version, message, |_| {})
+            .await?;
+        STANDARD
+            .decode(encoded)
+            .map_err(|_| KeysError::Corrupt("Vault signature base64".into()))?
+            .try_into()
+            .map_err(|_| KeysError::Corrupt("Vault signature is not 64 bytes".into()))
+    }
+
+    async fn rotate(&self) -> Result<VerifyingKeyVersion, KeysError> {
+        self.rotate_key(&self.signing_key).await?;
+        newest(Signer::versions(self).await?)
     }
 }
 
@@ -280,6 +334,117 @@ impl Cipher for Transit {
         STANDARD
             .decode(plaintext_b64.as_str())
             .map_err(|_| KeysError::Corrupt("Vault plaintext base64".into()))
+    }
+}
+
+/// A Transit key signing JWS with one algorithm: ES256 asks Vault for the JWS marshaling of
+/// ECDSA (`r || s`, base64url), RS256 for PKCS#1 v1.5 (Vault's RSA default is PSS); both hash
+/// with SHA-256 in Vault.
+#[derive(Debug)]
+struct TransitJws {
+    transit: Arc<Transit>,
+    key: String,
+    algorithm: JwsAlgorithm,
+}
+
+/// The DER inside a PEM block labelled `label`.
+fn pem_body(pem: &str, label: &str) -> Option<Vec<u8>> {
+    let body = pem
+        .trim()
+        .strip_prefix(&format!("-----BEGIN {label}-----"))?
+        .strip_suffix(&format!("-----END {label}-----"))?;
+    let body: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    STANDARD.decode(body).ok()
+}
+
+/// A public key from Vault's `public_key` (a PEM `PUBLIC KEY`, PKIX) for `algorithm`.
+fn jws_public_key(algorithm: JwsAlgorithm, pem: &str) -> Option<JwsPublicKey> {
+    let der = pem_body(pem, "PUBLIC KEY")?;
+    match algorithm {
+        JwsAlgorithm::Es256 => {
+            use p256::pkcs8::DecodePublicKey as _;
+            let key = p256::PublicKey::from_public_key_der(&der).ok()?;
+            let point = p256::ecdsa::VerifyingKey::from(&key).to_sec1_point(false);
+            let bytes = point.as_bytes();
+            let (mut x, mut y) = ([0u8; 32], [0u8; 32]);
+            x.copy_from_slice(bytes.get(1..33)?);
+            y.copy_from_slice(bytes.get(33..65)?);
+            Some(JwsPublicKey::P256 { x, y })
+        }
+        JwsAlgorithm::Rs256 => {
+            use rsa::pkcs8::DecodePublicKey as _;
+            use rsa::traits::PublicKeyParts as _;
+            let key = rsa::RsaPublicKey::from_public_key_der(&der).ok()?;
+            Some(JwsPublicKey::Rsa {
+                n: key.n().to_be_bytes_trimmed_vartime().into_vec(),
+                e: key.e().to_be_bytes_trimmed_vartime().into_vec(),
+            })
+        }
+    }
+}
+
+impl TransitJws {
+    fn key_types(&self) -> &'static [KeyType] {
+        match self.algorithm {
+            JwsAlgorithm::Es256 => &[KeyType::EcdsaP256],
+            JwsAlgorithm::Rs256 => &[KeyType::Rsa2048, KeyType::Rsa3072, KeyType::Rsa4096],
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl JwsSigner for TransitJws {
+    fn algorithm(&self) -> JwsAlgorithm {
+        self.algorithm
+    }
+
+    async fn versions(&self) -> Result<Vec<JwsKeyVersion>, KeysError> {
+        let versions = self
+            .transit
+            .public_versions(&self.key, self.key_types(), |pem| {
+                jws_public_key(self.algorithm, pem)
+            })
+            .await?;
+        Ok(versions
+            .into_iter()
+            .map(|(version, public, created_at)| JwsKeyVersion {
+                version,
+                public,
+                created_at,
+            })
+            .collect())
+    }
+
+    async fn sign(&self, version: u32, message: &[u8]) -> Result<Vec<u8>, KeysError> {
+        let algorithm = self.algorithm;
+        let encoded = self
+            .transit
+            .sign_with(&self.key, version, message, |opts| {
+                opts.hash_algorithm(HashAlgorithm::Sha2_256);
+                match algorithm {
+                    JwsAlgorithm::Es256 => opts.marshaling_algorithm(MarshalingAlgorithm::Jws),
+                    JwsAlgorithm::Rs256 => opts.signature_algorithm(SignatureAlgorithm::Pkcs1v15),
+                };
+            })
+            .await?;
+        // JWS marshaling switches Vault to unpadded base64url.
+        let raw = match algorithm {
+            JwsAlgorithm::Es256 => base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(encoded.trim_end_matches('=')),
+            JwsAlgorithm::Rs256 => STANDARD.decode(encoded),
+        }
+        .map_err(|_| KeysError::Corrupt("Vault signature encoding".into()))?;
+        if algorithm == JwsAlgorithm::Es256 && raw.len() != 64 {
+            return Err(KeysError::Corrupt(
+                "Vault ES256 signature is not r || s".into(),
+            ));
+        }
+        Ok(raw)
+    }
+
+    async fn rotate(&self) -> Result<JwsKeyVersion, KeysError> {
+        self.transit.rotate_key(&self.key).await?;
+        newest(self.versions().await?)
     }
 }
 
@@ -359,6 +524,7 @@ impl SecretStore for Kv {
 #[derive(Debug)]
 struct VaultProbe {
     transit: Arc<Transit>,
+    jws: Vec<Arc<TransitJws>>,
 }
 
 #[async_trait::async_trait]
@@ -367,9 +533,12 @@ impl Probe for VaultProbe {
         let t = &self.transit;
         tokio::try_join!(
             t.client.lookup_self(),
-            t.read_key(&t.signing_key, KeyType::Ed25519),
-            t.read_key(&t.encryption_key, KeyType::Chacha20Poly1305),
+            t.read_key(&t.signing_key, &[KeyType::Ed25519]),
+            t.read_key(&t.encryption_key, &[KeyType::Chacha20Poly1305]),
         )?;
+        for jws in &self.jws {
+            jws.versions().await?;
+        }
         Ok(())
     }
 }
@@ -380,6 +549,7 @@ pub(crate) struct VaultBackend {
     pub(crate) secrets: Arc<dyn SecretStore>,
     pub(crate) probe: Arc<dyn Probe>,
     pub(crate) tokens: Arc<dyn crate::TokenPolicies>,
+    pub(crate) jws: Vec<Arc<dyn JwsSigner>>,
 }
 
 impl VaultBackend {
@@ -389,6 +559,15 @@ impl VaultBackend {
         let kv_prefix = validate_path("kv_prefix", &cfg.kv_prefix, true)?;
         validate_name(&cfg.signing_key)?;
         validate_name(&cfg.encryption_key)?;
+        for (i, (alg, key)) in cfg.jws_keys.iter().enumerate() {
+            validate_name(key)?;
+            if cfg.jws_keys[..i].iter().any(|(a, _)| a == alg) {
+                return Err(KeysError::Config(format!(
+                    "two Transit keys for {}",
+                    alg.jose_name()
+                )));
+            }
+        }
         let client = VaultClient::connect(&cfg.addr, cfg.auth, cfg.timeout).await?;
         let transit = Arc::new(Transit {
             client: Arc::clone(&client),
@@ -396,7 +575,22 @@ impl VaultBackend {
             signing_key: cfg.signing_key,
             encryption_key: cfg.encryption_key,
         });
+        let jws: Vec<Arc<TransitJws>> = cfg
+            .jws_keys
+            .into_iter()
+            .map(|(algorithm, key)| {
+                Arc::new(TransitJws {
+                    transit: Arc::clone(&transit),
+                    key,
+                    algorithm,
+                })
+            })
+            .collect();
         Ok(Self {
+            jws: jws
+                .iter()
+                .map(|j| Arc::clone(j) as Arc<dyn JwsSigner>)
+                .collect(),
             signer: Arc::clone(&transit) as Arc<dyn Signer>,
             cipher: Arc::clone(&transit) as Arc<dyn Cipher>,
             tokens: Arc::clone(&client) as Arc<dyn crate::TokenPolicies>,
@@ -405,7 +599,7 @@ impl VaultBackend {
                 mount: kv_mount,
                 prefix: kv_prefix,
             }),
-            probe: Arc::new(VaultProbe { transit }),
+            probe: Arc::new(VaultProbe { transit, jws }),
         })
     }
 }
@@ -487,6 +681,14 @@ mod tests {
         ] {
             assert!(split_vault_prefixed(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn pem_blocks_are_matched_by_label() {
+        let pem = "-----BEGIN PUBLIC KEY-----\nAAEC\nAw==\n-----END PUBLIC KEY-----\n";
+        assert_eq!(pem_body(pem, "PUBLIC KEY"), Some(vec![0, 1, 2, 3]));
+        assert_eq!(pem_body(pem, "PRIVATE KEY"), None);
+        assert_eq!(jws_public_key(JwsAlgorithm::Rs256, pem), None);
     }
 
     #[test]

@@ -856,8 +856,10 @@ pub async fn get_oidc_client(
 }
 
 /// Replaces an application's OpenID Connect client settings (members). Key sets hold Ed25519
-/// public keys only; private key members are refused. Takes effect at the token endpoint
-/// within 5 seconds (its client cache).
+/// public keys only; private key members are refused. The ID token algorithm must be one the
+/// provider signs with (discovery's `id_token_signing_alg_values_supported`), else 400
+/// `unsupported_id_token_alg`. Takes effect at once on the instance that took the change, and
+/// within 5 seconds on the others (their client caches).
 #[utoipa::path(put,
     path = "/v1/orgs/{org}/projects/{project}/environments/{env}/applications/{app}/oidc",
     tag = "tenancy", request_body = OidcClientSettings,
@@ -873,14 +875,16 @@ pub async fn put_oidc_client(
     Path((org, project, env, app)): Path<(String, String, String, String)>,
     Json(body): Json<OidcClientSettings>,
 ) -> Result<Response, Error> {
-    state
+    let client_id = state
         .tenancy_parts()
         .set_oidc_client(
             caller(&session, &context),
             (&org, &project, &env, &app),
             &body,
+            &state.oidc.keys.algorithms(),
         )
         .await?;
+    state.oidc.clients.forget(&client_id);
     Ok(json(StatusCode::OK, &body))
 }
 

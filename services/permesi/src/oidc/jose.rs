@@ -90,26 +90,6 @@ impl Parsed {
     }
 }
 
-impl Parsed {
-    /// Whether the signature is a valid ES256 signature (`r || s`) by the P-256 public key
-    /// `(x, y)` over the input.
-    pub fn verify_es256(&self, x: &[u8; 32], y: &[u8; 32]) -> bool {
-        use p256::ecdsa::signature::Verifier as _;
-        let mut sec1 = [0u8; 65];
-        sec1[0] = 4;
-        sec1[1..33].copy_from_slice(x);
-        sec1[33..].copy_from_slice(y);
-        let Ok(key) = p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1) else {
-            return false;
-        };
-        let Ok(signature) = p256::ecdsa::Signature::from_slice(&self.signature) else {
-            return false;
-        };
-        key.verify(self.signing_input.as_bytes(), &signature)
-            .is_ok()
-    }
-}
-
 /// Splits and decodes a compact JWS (three parts, JSON objects in the first two). `None` for
 /// anything else, including JWE (five parts) and unsecured JWTs with an empty signature.
 pub fn parse(token: &str) -> Option<Parsed> {
@@ -133,25 +113,37 @@ pub fn parse(token: &str) -> Option<Parsed> {
     })
 }
 
+/// RFC 7638 thumbprint: SHA-256 of the key's required members in lexicographic order, no
+/// whitespace. `members` must already be sorted.
+fn thumbprint(members: &[(&str, &str)]) -> String {
+    use sha2::Digest;
+    let body: Vec<String> = members
+        .iter()
+        .map(|(name, value)| format!(r#""{name}":"{value}""#))
+        .collect();
+    b64(&sha2::Sha256::digest(
+        format!("{{{}}}", body.join(",")).as_bytes(),
+    ))
+}
+
 /// RFC 7638 thumbprint of an Ed25519 public key (the `kid` permesi publishes).
 pub fn ed25519_thumbprint(public_key: &[u8; 32]) -> String {
-    use sha2::Digest;
-    let canonical = format!(
-        r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#,
-        b64(public_key)
-    );
-    b64(&sha2::Sha256::digest(canonical.as_bytes()))
+    thumbprint(&[("crv", "Ed25519"), ("kty", "OKP"), ("x", &b64(public_key))])
 }
 
 /// RFC 7638 thumbprint of a P-256 public key.
 pub fn p256_thumbprint(x: &[u8; 32], y: &[u8; 32]) -> String {
-    use sha2::Digest;
-    let canonical = format!(
-        r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
-        b64(x),
-        b64(y)
-    );
-    b64(&sha2::Sha256::digest(canonical.as_bytes()))
+    thumbprint(&[
+        ("crv", "P-256"),
+        ("kty", "EC"),
+        ("x", &b64(x)),
+        ("y", &b64(y)),
+    ])
+}
+
+/// RFC 7638 thumbprint of an RSA public key (modulus and exponent big-endian).
+pub fn rsa_thumbprint(n: &[u8], e: &[u8]) -> String {
+    thumbprint(&[("e", &b64(e)), ("kty", "RSA"), ("n", &b64(n))])
 }
 
 #[cfg(test)]
@@ -201,6 +193,24 @@ mod tests {
             assert!(parse(bad).is_none(), "{bad}");
         }
         assert!(parse(&"a".repeat(MAX_TOKEN + 1)).is_none());
+    }
+
+    #[test]
+    fn rsa_thumbprint_matches_rfc7638_example() {
+        // RFC 7638 section 3.1: the example RSA key and its thumbprint.
+        let n = unb64(concat!(
+            "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1",
+            "L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4",
+            "QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbO",
+            "pbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csF",
+            "Cur-kEgU8awapJzKnqDKgw",
+        ))
+        .unwrap();
+        let e = unb64("AQAB").unwrap();
+        assert_eq!(
+            rsa_thumbprint(&n, &e),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Token signing keys: which version of each algorithm signs, which are published in the
 //! JWKS, and signing and verifying through the key backend (the private keys never leave it):
-//! EdDSA through [`keys::Signer`] (every token by default), ES256 through
-//! [`keys::Es256Signer`] for clients that ask for it (when the backend has one).
+//! EdDSA through [`keys::Signer`] (every token by default), ES256 and RS256 through the
+//! backend's [`keys::JwsSigner`]s for clients that ask for them (when the backend has them).
 //!
 //! Rotation: a new version (made by the backend's `rotate`, e.g. Vault's
 //! `transit/keys/permesi-oidc/rotate`) is published in the JWKS for
@@ -15,7 +15,7 @@ use std::{
     time::Instant,
 };
 
-use keys::{Es256Signer, Signer};
+use keys::{JwsAlgorithm, JwsPublicKey, JwsSigner, Signer};
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
@@ -36,23 +36,42 @@ pub enum Alg {
     /// ECDSA P-256 with SHA-256, for ID tokens of clients that ask.
     #[serde(rename = "ES256")]
     Es256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256, for ID tokens of clients that can do nothing else.
+    #[serde(rename = "RS256")]
+    Rs256,
 }
 
 impl Alg {
+    /// Every algorithm, EdDSA first.
+    pub const ALL: [Self; 3] = [Self::EdDsa, Self::Es256, Self::Rs256];
+
     /// The JOSE name.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::EdDsa => "EdDSA",
             Self::Es256 => "ES256",
+            Self::Rs256 => "RS256",
         }
     }
 
     /// The inverse of [`Alg::as_str`].
     pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "EdDSA" => Some(Self::EdDsa),
-            "ES256" => Some(Self::Es256),
-            _ => None,
+        Self::ALL.into_iter().find(|a| a.as_str() == raw)
+    }
+
+    /// The backend's JWS algorithm, `None` for EdDSA (signed by [`keys::Signer`]).
+    fn jws(self) -> Option<JwsAlgorithm> {
+        match self {
+            Self::EdDsa => None,
+            Self::Es256 => Some(JwsAlgorithm::Es256),
+            Self::Rs256 => Some(JwsAlgorithm::Rs256),
+        }
+    }
+
+    fn of_jws(alg: JwsAlgorithm) -> Self {
+        match alg {
+            JwsAlgorithm::Es256 => Self::Es256,
+            JwsAlgorithm::Rs256 => Self::Rs256,
         }
     }
 }
@@ -62,13 +81,8 @@ impl Alg {
 pub enum PublicKey {
     /// Raw Ed25519 key.
     Ed25519([u8; 32]),
-    /// P-256 affine coordinates.
-    P256 {
-        /// x.
-        x: [u8; 32],
-        /// y.
-        y: [u8; 32],
-    },
+    /// A key of one of the backend's other JWS algorithms.
+    Jws(JwsPublicKey),
 }
 
 impl PublicKey {
@@ -76,27 +90,39 @@ impl PublicKey {
     pub fn thumbprint(&self) -> String {
         match self {
             Self::Ed25519(k) => jose::ed25519_thumbprint(k),
-            Self::P256 { x, y } => jose::p256_thumbprint(x, y),
+            Self::Jws(JwsPublicKey::P256 { x, y }) => jose::p256_thumbprint(x, y),
+            Self::Jws(JwsPublicKey::Rsa { n, e }) => jose::rsa_thumbprint(n, e),
         }
     }
 
     fn alg(&self) -> Alg {
         match self {
             Self::Ed25519(_) => Alg::EdDsa,
-            Self::P256 { .. } => Alg::Es256,
+            Self::Jws(k) => Alg::of_jws(k.algorithm()),
         }
     }
 
     fn jwk(&self, kid: &str) -> Value {
+        let mut jwk = match self {
+            Self::Ed25519(k) => json!({ "kty": "OKP", "crv": "Ed25519", "x": jose::b64(k) }),
+            Self::Jws(JwsPublicKey::P256 { x, y }) => {
+                json!({ "kty": "EC", "crv": "P-256", "x": jose::b64(x), "y": jose::b64(y) })
+            }
+            Self::Jws(JwsPublicKey::Rsa { n, e }) => {
+                json!({ "kty": "RSA", "n": jose::b64(n), "e": jose::b64(e) })
+            }
+        };
+        jwk["kid"] = json!(kid);
+        jwk["use"] = json!("sig");
+        jwk["alg"] = json!(self.alg().as_str());
+        jwk
+    }
+
+    /// Whether `parsed`'s signature is this key's.
+    fn verifies(&self, parsed: &jose::Parsed) -> bool {
         match self {
-            Self::Ed25519(k) => json!({
-                "kty": "OKP", "crv": "Ed25519", "x": jose::b64(k),
-                "kid": kid, "use": "sig", "alg": "EdDSA",
-            }),
-            Self::P256 { x, y } => json!({
-                "kty": "EC", "crv": "P-256", "x": jose::b64(x), "y": jose::b64(y),
-                "kid": kid, "use": "sig", "alg": "ES256",
-            }),
+            Self::Ed25519(k) => parsed.verify_ed25519(k),
+            Self::Jws(k) => k.verify(parsed.signing_input.as_bytes(), &parsed.signature),
         }
     }
 }
@@ -187,15 +213,15 @@ pub fn plan(
 pub struct Plans {
     /// EdDSA (always).
     pub eddsa: KeyPlan,
-    /// ES256, when the backend has it.
-    pub es256: Option<KeyPlan>,
+    /// The other algorithms the backend has keys for.
+    pub others: Vec<(Alg, KeyPlan)>,
 }
 
 impl Plans {
     fn of(&self, alg: Alg) -> Option<&KeyPlan> {
         match alg {
             Alg::EdDsa => Some(&self.eddsa),
-            Alg::Es256 => self.es256.as_ref(),
+            _ => self.others.iter().find(|(a, _)| *a == alg).map(|(_, p)| p),
         }
     }
 
@@ -203,7 +229,7 @@ impl Plans {
         self.eddsa
             .published
             .iter()
-            .chain(self.es256.iter().flat_map(|p| p.published.iter()))
+            .chain(self.others.iter().flat_map(|(_, p)| p.published.iter()))
     }
 }
 
@@ -214,7 +240,7 @@ type Cached = Option<(Instant, Arc<Plans>)>;
 #[derive(Debug, Clone)]
 pub struct SigningKeys {
     eddsa: Arc<dyn Signer>,
-    es256: Option<Arc<dyn Es256Signer>>,
+    jws: Vec<Arc<dyn JwsSigner>>,
     policy: RotationPolicy,
     cache: Arc<RwLock<Cached>>,
 }
@@ -223,24 +249,22 @@ impl SigningKeys {
     /// Keys over the backend's signers.
     pub fn new(
         eddsa: Arc<dyn Signer>,
-        es256: Option<Arc<dyn Es256Signer>>,
+        jws: Vec<Arc<dyn JwsSigner>>,
         policy: RotationPolicy,
     ) -> Self {
         Self {
             eddsa,
-            es256,
+            jws,
             policy,
             cache: Arc::new(RwLock::new(None)),
         }
     }
 
-    /// The algorithms tokens can be signed with.
-    pub fn algorithms(&self) -> Vec<&'static str> {
-        let mut out = vec![Alg::EdDsa.as_str()];
-        if self.es256.is_some() {
-            out.push(Alg::Es256.as_str());
-        }
-        out
+    /// The algorithms tokens can be signed with, EdDSA first.
+    pub fn algorithms(&self) -> Vec<Alg> {
+        std::iter::once(Alg::EdDsa)
+            .chain(self.jws.iter().map(|s| Alg::of_jws(s.algorithm())))
+            .collect()
     }
 
     /// The current plans, from the cache when younger than [`REFRESH`].
@@ -265,23 +289,23 @@ impl SigningKeys {
             .collect();
         let eddsa = plan(&ed, self.policy, now)
             .ok_or_else(|| Error::Unavailable("no signing key".into()))?;
-        let es256 = match &self.es256 {
-            None => None,
-            Some(signer) => {
-                let es: Vec<KeyVersion> = signer
-                    .versions()
-                    .await?
-                    .into_iter()
-                    .map(|v| KeyVersion {
-                        version: v.version,
-                        public: PublicKey::P256 { x: v.x, y: v.y },
-                        created_at: v.created_at,
-                    })
-                    .collect();
-                plan(&es, self.policy, now)
+        let mut others = Vec::with_capacity(self.jws.len());
+        for signer in &self.jws {
+            let versions: Vec<KeyVersion> = signer
+                .versions()
+                .await?
+                .into_iter()
+                .map(|v| KeyVersion {
+                    version: v.version,
+                    public: PublicKey::Jws(v.public),
+                    created_at: v.created_at,
+                })
+                .collect();
+            if let Some(plan) = plan(&versions, self.policy, now) {
+                others.push((Alg::of_jws(signer.algorithm()), plan));
             }
-        };
-        let plans = Arc::new(Plans { eddsa, es256 });
+        }
+        let plans = Arc::new(Plans { eddsa, others });
         if let Ok(mut cache) = self.cache.write() {
             *cache = Some((Instant::now(), plans.clone()));
         }
@@ -291,20 +315,22 @@ impl SigningKeys {
     /// Signs `claims` as a compact JWS with `alg`, the active key's `kid` and `typ`. Fails
     /// (never falls back to another algorithm) when the backend has no key for `alg`.
     pub async fn sign(&self, alg: Alg, typ: &str, claims: &Value) -> Result<String, Error> {
+        let unavailable = || Error::Unavailable(format!("no {} signing key", alg.as_str()));
         let plans = self.plans().await?;
-        let plan = plans
-            .of(alg)
-            .ok_or_else(|| Error::Unavailable(format!("no {} signing key", alg.as_str())))?;
+        let plan = plans.of(alg).ok_or_else(unavailable)?;
         let header = json!({ "alg": alg.as_str(), "typ": typ, "kid": plan.active.kid });
         let input = jose::signing_input(&header, claims);
-        let signature = match (alg, &self.es256) {
-            (Alg::EdDsa, _) => {
-                self.eddsa
-                    .sign(plan.active.version, input.as_bytes())
-                    .await?
+        let version = plan.active.version;
+        let signature = match alg.jws() {
+            None => self.eddsa.sign(version, input.as_bytes()).await?.to_vec(),
+            Some(jws) => {
+                let signer = self
+                    .jws
+                    .iter()
+                    .find(|s| s.algorithm() == jws)
+                    .ok_or_else(unavailable)?;
+                signer.sign(version, input.as_bytes()).await?
             }
-            (Alg::Es256, Some(es)) => es.sign(plan.active.version, input.as_bytes()).await?,
-            (Alg::Es256, None) => return Err(Error::Unavailable("no ES256 signer".into())),
         };
         Ok(format!("{input}.{}", jose::b64(&signature)))
     }
@@ -322,11 +348,7 @@ impl SigningKeys {
         if parsed.alg() != key.public.alg().as_str() {
             return Ok(None);
         }
-        let valid = match &key.public {
-            PublicKey::Ed25519(k) => parsed.verify_ed25519(k),
-            PublicKey::P256 { x, y } => parsed.verify_es256(x, y),
-        };
-        Ok(valid.then_some(parsed))
+        Ok(key.public.verifies(&parsed).then_some(parsed))
     }
 
     /// The JWK Set of every published key of every algorithm.
@@ -394,11 +416,26 @@ mod tests {
     #[test]
     fn algorithms_and_jwks_shapes() {
         assert_eq!(Alg::parse("ES256"), Some(Alg::Es256));
-        assert_eq!(Alg::parse("RS256"), None);
-        let ec = PublicKey::P256 {
+        assert_eq!(Alg::parse("RS256"), Some(Alg::Rs256));
+        assert_eq!(Alg::parse("none"), None);
+        assert_eq!(Alg::parse("rs256"), None);
+        let rsa = PublicKey::Jws(JwsPublicKey::Rsa {
+            n: vec![0xc5; 256],
+            e: vec![1, 0, 1],
+        });
+        let jwk = rsa.jwk("r");
+        assert_eq!(
+            (&jwk["kty"], &jwk["e"], &jwk["alg"], &jwk["kid"]),
+            (&json!("RSA"), &json!("AQAB"), &json!("RS256"), &json!("r"))
+        );
+        assert_eq!(
+            rsa.thumbprint(),
+            jose::rsa_thumbprint(&[0xc5; 256], &[1, 0, 1])
+        );
+        let ec = PublicKey::Jws(JwsPublicKey::P256 {
             x: [1; 32],
             y: [2; 32],
-        };
+        });
         let jwk = ec.jwk("k");
         assert_eq!(
             (&jwk["kty"], &jwk["crv"], &jwk["alg"]),

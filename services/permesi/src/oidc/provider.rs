@@ -89,6 +89,14 @@ impl ClientCache {
         }
         Ok(Some(client))
     }
+
+    /// Drops `client_id`, so that a change made through this instance applies at once here
+    /// (other instances see it within [`CLIENT_CACHE_TTL`]).
+    pub fn forget(&self, client_id: &str) {
+        if let Ok(mut map) = self.0.write() {
+            map.remove(client_id);
+        }
+    }
 }
 
 fn oauth(error: &'static str, description: &'static str) -> Error {
@@ -1484,7 +1492,8 @@ pub async fn logout(state: &AppState, q: &LogoutQuery) -> Result<Logout, Error> 
 }
 
 /// The discovery document (OpenID Connect Discovery 1.0, RFC 8414).
-pub fn discovery(config: &OidcConfig, algorithms: &[&str]) -> Value {
+pub fn discovery(config: &OidcConfig, algorithms: &[Alg]) -> Value {
+    let algorithms: Vec<&str> = algorithms.iter().map(|a| a.as_str()).collect();
     json!({
         "issuer": config.issuer,
         "authorization_endpoint": config.url("/oauth/authorize"),

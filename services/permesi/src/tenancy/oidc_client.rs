@@ -21,7 +21,7 @@ pub const MAX_JWKS_BYTES: usize = 8 * 1024;
 pub struct OidcClientSettings {
     /// `public` or `pairwise`.
     pub subject_type: SubjectType,
-    /// `EdDSA` or `ES256`.
+    /// `EdDSA`, `ES256` or `RS256` (one the provider signs with).
     pub id_token_signed_response_alg: Alg,
     /// Public keys for `private_key_jwt` client authentication: a JWK Set of Ed25519 keys
     /// (`{"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "...", "kid": "..."}]}`); `null` for

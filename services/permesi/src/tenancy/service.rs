@@ -884,13 +884,19 @@ impl Parts<'_> {
             .ok_or(Error::NotFound)
     }
 
-    /// Replaces an application's OIDC client settings (members and up), audited.
+    /// Replaces an application's OIDC client settings (members and up), audited; returns its
+    /// client id. The ID token algorithm must be one of `algorithms`, those the key backend
+    /// can sign with.
     pub async fn set_oidc_client(
         &self,
         caller: Caller<'_>,
         path: (&str, &str, &str, &str),
         settings: &super::oidc_client::OidcClientSettings,
-    ) -> Result<(), Error> {
+        algorithms: &[crate::oidc::keys::Alg],
+    ) -> Result<String, Error> {
+        if !algorithms.contains(&settings.id_token_signed_response_alg) {
+            return Err(Error::Invalid("unsupported_id_token_alg"));
+        }
         if let Some(jwks) = &settings.jwks {
             super::oidc_client::validate_jwks(jwks)?;
         }
@@ -918,7 +924,7 @@ impl Parts<'_> {
             .detail("jwks_keys", keys);
         self.audit.append(&mut tx, &entry, now).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(application.client_id)
     }
 
     /// Soft-deletes an application.

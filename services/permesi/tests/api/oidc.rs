@@ -1024,34 +1024,62 @@ async fn discovery_and_errors_follow_the_specs() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test]
-async fn clients_may_ask_for_es256_id_tokens() {
-    let stack = Stack::start().await;
-    let (cookie, app) = setup(&stack).await;
-    let pool = stack.pool().await;
-    sqlx::query(
-        "UPDATE applications SET id_token_signed_response_alg = 'ES256' WHERE client_id = $1",
-    )
-    .bind(&app.client_id)
-    .execute(&pool)
-    .await
-    .unwrap();
-    let c = code(&stack, &cookie, &app, "openid").await;
-    let (status, tokens) = exchange(&stack, &app, &c, VERIFIER).await;
+/// Sets the ID token algorithm of `app` (slug `web`) through the tenancy API.
+async fn set_id_token_alg(stack: &Stack, cookie: &str, alg: &str) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .put(
+            stack
+                .permesi
+                .url("/v1/orgs/acme/projects/shop/environments/prod/applications/web/oidc"),
+        )
+        .header(header::COOKIE, cookie)
+        .json(&json!({
+            "subject_type": "public", "id_token_signed_response_alg": alg, "jwks": null,
+        }))
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+/// The `alg` of every key in the JWKS, in order.
+async fn jwks_algorithms(stack: &Stack) -> Vec<String> {
+    let jwks: Value = reqwest::get(stack.permesi.url("/oauth/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["alg"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A client that asks for `alg` gets ID tokens the relying party library verifies from
+/// discovery and the JWKS alone; access tokens stay EdDSA; the ID token is a valid logout hint.
+async fn id_tokens_signed_with(stack: &Stack, cookie: &str, app: &App, alg: &str) {
+    let (status, body) = set_id_token_alg(stack, cookie, alg).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The change applies at once on the instance that took it (its client cache is cleared).
+    let expected = match alg {
+        "ES256" => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+        "RS256" => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        _ => CoreJwsSigningAlgorithm::EdDsa,
+    };
+    let c = code(stack, cookie, app, "openid").await;
+    let (status, tokens) = exchange(stack, app, &c, VERIFIER).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
-    // The relying party library verifies it from discovery and the JWKS alone.
-    let (client, _) = rp(&stack, &app).await;
     let id_token: openidconnect::core::CoreIdToken =
         tokens["id_token"].as_str().unwrap().parse().unwrap();
-    assert_eq!(
-        *id_token.signing_alg().unwrap(),
-        CoreJwsSigningAlgorithm::EcdsaP256Sha256
-    );
+    assert_eq!(*id_token.signing_alg().unwrap(), expected);
+    let (client, _) = rp(stack, app).await;
     let claims = id_token
         .claims(&client.id_token_verifier(), |_: Option<&Nonce>| Ok(()))
         .unwrap();
     assert_eq!(claims.audiences()[0].as_str(), app.client_id);
-    // Access tokens stay EdDSA; the JWKS publishes a key of each algorithm.
     let header: Value = serde_json::from_slice(
         &URL_SAFE_NO_PAD
             .decode(
@@ -1066,30 +1094,97 @@ async fn clients_may_ask_for_es256_id_tokens() {
     )
     .unwrap();
     assert_eq!(header["alg"], "EdDSA");
-    let jwks: Value = reqwest::get(stack.permesi.url("/oauth/jwks"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let algs: Vec<&str> = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["alg"].as_str().unwrap())
-        .collect();
-    assert_eq!(algs, ["EdDSA", "ES256"]);
-    // An ES256 ID token is a valid logout hint too.
     let response = browser()
         .get(stack.permesi.url("/oauth/logout"))
         .query(&[("id_token_hint", tokens["id_token"].as_str().unwrap())])
-        .header(header::COOKIE, &cookie)
+        .header(header::COOKIE, cookie)
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["logged_out"], true);
+}
+
+#[tokio::test]
+async fn clients_may_ask_for_es256_or_rs256_id_tokens() {
+    let stack = Stack::start().await;
+    let (_, app) = setup(&stack).await;
+    // The local backend has a key of each algorithm; discovery and the JWKS list them all.
+    assert_eq!(jwks_algorithms(&stack).await, ["EdDSA", "ES256", "RS256"]);
+    for alg in ["ES256", "RS256", "EdDSA"] {
+        // Each logout above ended the session: log in again.
+        let cookie = crate::session::login(&stack, "rp-user@example.com").await;
+        id_tokens_signed_with(&stack, &cookie, &app, alg).await;
+    }
+    let cookie = crate::session::login(&stack, "rp-user@example.com").await;
+    for bad in ["none", "HS256", "rs256", "PS256"] {
+        let (status, body) = set_id_token_alg(&stack, &cookie, bad).await;
+        assert!(status.is_client_error(), "{bad}: {status} {body}");
+    }
+}
+
+#[tokio::test]
+async fn on_vault_es256_and_rs256_id_tokens_are_signed_by_transit() {
+    use server::key_backend::{BackendKind, VaultAuthKind};
+    use vault_double::{
+        Double, ENCRYPTION_KEY, ES256_KEY, ROLE_ID, RS256_KEY, SECRET_ID, SIGNING_KEY,
+    };
+    let double = Double::new();
+    let addr = double.serve_tcp().await;
+    let vault = |es256: &str, rs256: &str| {
+        let (addr, es256, rs256) = (addr.clone(), es256.to_owned(), rs256.to_owned());
+        move |s| permesi::config::Settings {
+            keys_backend: BackendKind::Vault,
+            vault_addr: addr,
+            vault_auth: VaultAuthKind::Approle,
+            vault_role_id: ROLE_ID.to_owned(),
+            vault_secret_id: Some(SECRET_ID.to_owned().into()),
+            keys_signing_key: SIGNING_KEY.to_owned(),
+            keys_encryption_key: ENCRYPTION_KEY.to_owned(),
+            vault_es256_key: es256,
+            vault_rs256_key: rs256,
+            vault_timeout_ms: 5_000,
+            ..s
+        }
+    };
+    let stack = Stack::start_with(vault(ES256_KEY, RS256_KEY)).await;
+    let (_, app) = setup(&stack).await;
+    assert_eq!(jwks_algorithms(&stack).await, ["EdDSA", "ES256", "RS256"]);
+    for alg in ["ES256", "RS256"] {
+        let cookie = crate::session::login(&stack, "rp-user@example.com").await;
+        id_tokens_signed_with(&stack, &cookie, &app, alg).await;
+    }
+    // Both were signed by Transit, with the JWS options.
+    double.with(|s| {
+        for key in [ES256_KEY, RS256_KEY] {
+            let signs = s
+                .requests
+                .iter()
+                .filter(|r| r.1 == format!("transit/sign/{key}"))
+                .count();
+            assert!(signs > 0, "{key} never signed");
+        }
+    });
+    drop(stack);
+
+    // Without Transit JWS keys only EdDSA is offered, and a client cannot ask for more.
+    let stack = Stack::start_with(vault("", "")).await;
+    let (cookie, _) = setup(&stack).await;
+    assert_eq!(jwks_algorithms(&stack).await, ["EdDSA"]);
+    let metadata: Value = reqwest::get(stack.permesi.url("/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        metadata["id_token_signing_alg_values_supported"],
+        json!(["EdDSA"])
+    );
+    let (status, body) = set_id_token_alg(&stack, &cookie, "RS256").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["code"], "unsupported_id_token_alg");
 }
 
 /// A claim of a token permesi just issued (read without verifying: it came from us).
