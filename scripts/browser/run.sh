@@ -78,7 +78,8 @@ bash "$ROOT/scripts/web.sh" install
     tail -n 40 "$ART/trunk.log" >&2
     die "console build failed (log: $ART/trunk.log)"
   }
-if [[ ! -f "$ROOT/scripts/browser/node_modules/playwright-core/package.json" ]]; then
+if [[ ! -f "$ROOT/scripts/browser/node_modules/playwright-core/package.json" ||
+      ! -f "$ROOT/scripts/browser/node_modules/openid-client/package.json" ]]; then
   log "npm ci in scripts/browser"
   (cd "$ROOT/scripts/browser" && npm ci --no-audit --no-fund >/dev/null)
 fi

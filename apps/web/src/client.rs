@@ -534,6 +534,8 @@ pub struct Application {
     pub client_id: String,
     pub client_type: String,
     pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
     pub allowed_scopes: Vec<String>,
     pub secret_rotated_at: Option<String>,
 }
@@ -636,17 +638,21 @@ pub async fn create_application(
     post(&apps_path(org, project, env), body).await
 }
 
-/// `PATCH .../applications/{app}`: redirect URIs and allowed scopes.
+/// `PATCH .../applications/{app}`: redirect URIs, post-logout redirect URIs and allowed
+/// scopes.
 pub async fn update_application(
     org: &str,
     project: &str,
     env: &str,
     app: &str,
     uris: &[String],
+    logout_uris: &[String],
     scopes: &[String],
 ) -> Result<Application, ApiError> {
     let path = format!("{}/{}", apps_path(org, project, env), enc(app));
-    let body = json!({ "redirect_uris": uris, "allowed_scopes": scopes });
+    let body = json!({
+        "redirect_uris": uris, "post_logout_redirect_uris": logout_uris, "allowed_scopes": scopes,
+    });
     let (_, text) = call("PATCH", &api(&path), Some(&body), None).await?;
     parse(&text)
 }
@@ -662,6 +668,58 @@ pub async fn rotate_secret(
         &json!({}),
     )
     .await
+}
+
+/// An application's OpenID Connect client settings (`GET`/`PUT .../applications/{app}/oidc`).
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
+pub struct OidcClientSettings {
+    /// `public` or `pairwise`.
+    pub subject_type: String,
+    /// `EdDSA`, `ES256` or `RS256`.
+    pub id_token_signed_response_alg: String,
+    /// Ed25519 public keys for `private_key_jwt`, or `null`.
+    pub jwks: Option<Value>,
+}
+
+fn oidc_client_path(org: &str, project: &str, env: &str, app: &str) -> String {
+    format!("{}/{}/oidc", apps_path(org, project, env), enc(app))
+}
+
+/// `GET .../applications/{app}/oidc`.
+pub async fn oidc_client(
+    org: &str,
+    project: &str,
+    env: &str,
+    app: &str,
+) -> Result<OidcClientSettings, ApiError> {
+    get(&oidc_client_path(org, project, env, app)).await
+}
+
+/// `PUT .../applications/{app}/oidc`.
+pub async fn set_oidc_client(
+    org: &str,
+    project: &str,
+    env: &str,
+    app: &str,
+    settings: &OidcClientSettings,
+) -> Result<OidcClientSettings, ApiError> {
+    let body = serde_json::to_value(settings)
+        .map_err(|e| ApiError::Local(format!("unwritable settings: {e}")))?;
+    let path = oidc_client_path(org, project, env, app);
+    let (_, text) = call("PUT", &api(&path), Some(&body), None).await?;
+    parse(&text)
+}
+
+/// The ID token algorithms the provider signs with (discovery's
+/// `id_token_signing_alg_values_supported`).
+pub async fn id_token_algorithms() -> Result<Vec<String>, ApiError> {
+    #[derive(Deserialize)]
+    struct Discovery {
+        id_token_signing_alg_values_supported: Vec<String>,
+    }
+    get::<Discovery>("/.well-known/openid-configuration")
+        .await
+        .map(|d| d.id_token_signing_alg_values_supported)
 }
 
 pub async fn members(org: &str) -> Result<Vec<Member>, ApiError> {

@@ -1,13 +1,13 @@
 //! Organizations: `/console/orgs` (list, create), an org (projects, members, invitations), a
 //! project (environments, production first) and an environment (applications: redirect URIs,
-//! client type, secrets shown once, rotation).
+//! client type, secrets shown once, rotation, OpenID Connect client settings).
 
 use leptos::{prelude::*, task::spawn_local};
 use leptos_router::{components::A, hooks::use_params_map};
 use serde_json::json;
 
 use crate::{
-    client::{self, ApiError, Application, Invitation, Member, Named, Org},
+    client::{self, ApiError, Application, Invitation, Member, Named, OidcClientSettings, Org},
     components::{
         BTN, BTN_DANGER, BTN2, ErrorBox, Field, INPUT, LINK, Loading, Notice, PageTitle,
         RequireUser, ShownOnce,
@@ -444,12 +444,14 @@ fn EnvBody(org: String, project: String, env: String) -> impl IntoView {
     let secret = RwSignal::new(None::<(String, String)>);
     let client_type = RwSignal::new("confidential".to_owned());
     let redirects = RwSignal::new(String::new());
+    let logout_redirects = RwSignal::new(String::new());
     let scopes = RwSignal::new(DEFAULT_SCOPES.to_owned());
     let create = StoredValue::new(move |slug: String, name: String| {
         let p = place.get_value();
         let body = json!({
             "slug": slug, "name": name, "client_type": client_type.get_untracked(),
             "redirect_uris": lines(&redirects.get_untracked()),
+            "post_logout_redirect_uris": lines(&logout_redirects.get_untracked()),
             "allowed_scopes": words(&scopes.get_untracked()),
         });
         async move {
@@ -458,6 +460,7 @@ fn EnvBody(org: String, project: String, env: String) -> impl IntoView {
                 secret.set(Some((a.application.client_id.clone(), s)));
             }
             redirects.set(String::new());
+            logout_redirects.set(String::new());
             version.update(|v| *v += 1);
             Ok(())
         }
@@ -490,6 +493,11 @@ fn EnvBody(org: String, project: String, env: String) -> impl IntoView {
                         <label for="app-redirects" class="block text-sm font-medium text-slate-800">"Redirect URIs (one a line)"</label>
                         <textarea id="app-redirects" rows="2" class=format!("{INPUT} font-mono") prop:value=move || redirects.get()
                             on:input=move |ev| redirects.set(event_target_value(&ev))></textarea>
+                    </div>
+                    <div class="space-y-1 sm:col-start-2">
+                        <label for="app-logout-redirects" class="block text-sm font-medium text-slate-800">"Post-logout redirect URIs (one a line, optional)"</label>
+                        <textarea id="app-logout-redirects" rows="2" class=format!("{INPUT} font-mono") prop:value=move || logout_redirects.get()
+                            on:input=move |ev| logout_redirects.set(event_target_value(&ev))></textarea>
                     </div>
                     <div class="space-y-1 sm:col-span-2">
                         <label for="app-scopes" class="block text-sm font-medium text-slate-800">"Allowed scopes (space-separated)"</label>
@@ -525,6 +533,7 @@ fn AppCard(
     version: RwSignal<u32>,
 ) -> impl IntoView {
     let redirects = RwSignal::new(app.redirect_uris.join("\n"));
+    let logout_redirects = RwSignal::new(app.post_logout_redirect_uris.join("\n"));
     let scopes = RwSignal::new(app.allowed_scopes.join(" "));
     let error = RwSignal::new(None::<ApiError>);
     let notice = RwSignal::new(None::<String>);
@@ -532,14 +541,17 @@ fn AppCard(
     let slug = StoredValue::new(app.slug.clone());
     let save = move |_| {
         let (p, s) = (place.get_value(), slug.get_value());
-        let (uris, sc) = (
+        let (uris, logout, sc) = (
             lines(&redirects.get_untracked()),
+            lines(&logout_redirects.get_untracked()),
             words(&scopes.get_untracked()),
         );
         error.set(None);
         notice.set(None);
         spawn_local(async move {
-            match client::update_application(&p.org, &p.project, &p.env, &s, &uris, &sc).await {
+            match client::update_application(&p.org, &p.project, &p.env, &s, &uris, &logout, &sc)
+                .await
+            {
                 Ok(_) => notice.set(Some("Saved.".into())),
                 Err(e) => error.set(Some(e)),
             }
@@ -569,6 +581,7 @@ fn AppCard(
         });
     };
     let area_id = format!("redirects-{}", app.slug);
+    let logout_id = format!("logout-redirects-{}", app.slug);
     let scopes_id = format!("scopes-{}", app.slug);
     let confidential = app.client_type == "confidential";
     view! {
@@ -581,6 +594,9 @@ fn AppCard(
             <label for=area_id.clone() class="block text-sm font-medium text-slate-800">"Redirect URIs (one a line)"</label>
             <textarea id=area_id rows="2" class=format!("{INPUT} font-mono") prop:value=move || redirects.get()
                 on:input=move |ev| redirects.set(event_target_value(&ev))></textarea>
+            <label for=logout_id.clone() class="block text-sm font-medium text-slate-800">"Post-logout redirect URIs (one a line)"</label>
+            <textarea id=logout_id rows="1" class=format!("{INPUT} font-mono") prop:value=move || logout_redirects.get()
+                on:input=move |ev| logout_redirects.set(event_target_value(&ev))></textarea>
             <label for=scopes_id.clone() class="block text-sm font-medium text-slate-800">"Allowed scopes"</label>
             <input id=scopes_id class=format!("{INPUT} font-mono") prop:value=move || scopes.get()
                 on:input=move |ev| scopes.set(event_target_value(&ev)) />
@@ -590,7 +606,126 @@ fn AppCard(
             </div>
             <ErrorBox error />
             <Notice message=notice />
+            <OidcSettings place=place.get_value() slug=slug.get_value() />
         </li>
+    }
+}
+
+/// The application's OpenID Connect client settings: subject type, ID token algorithm (those
+/// discovery lists) and the Ed25519 keys for `private_key_jwt`. Loaded when first opened.
+#[component]
+fn OidcSettings(place: Place, slug: String) -> impl IntoView {
+    let id = slug.clone();
+    let (place, slug) = (StoredValue::new(place), StoredValue::new(slug));
+    let opened = RwSignal::new(false);
+    let subject = RwSignal::new("public".to_owned());
+    let alg = RwSignal::new("EdDSA".to_owned());
+    let jwks = RwSignal::new(String::new());
+    let algorithms = RwSignal::new(vec!["EdDSA".to_owned()]);
+    let loaded = RwSignal::new(false);
+    let error = RwSignal::new(None::<ApiError>);
+    let notice = RwSignal::new(None::<String>);
+    let show = move |s: OidcClientSettings| {
+        subject.set(s.subject_type);
+        alg.set(s.id_token_signed_response_alg);
+        jwks.set(
+            s.jwks
+                .map(|k| serde_json::to_string_pretty(&k).unwrap_or_default())
+                .unwrap_or_default(),
+        );
+    };
+    let open = move |_| {
+        if opened.get_untracked() {
+            return;
+        }
+        opened.set(true);
+        let (p, s) = (place.get_value(), slug.get_value());
+        spawn_local(async move {
+            if let Ok(list) = client::id_token_algorithms().await {
+                algorithms.set(list);
+            }
+            match client::oidc_client(&p.org, &p.project, &p.env, &s).await {
+                Ok(settings) => {
+                    show(settings);
+                    loaded.set(true);
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    let save = move |_| {
+        error.set(None);
+        notice.set(None);
+        let text = jwks.get_untracked();
+        let keys = if text.trim().is_empty() {
+            None
+        } else {
+            match serde_json::from_str(&text) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    error.set(Some(ApiError::Local(format!(
+                        "The key set is not JSON: {e}"
+                    ))));
+                    return;
+                }
+            }
+        };
+        let settings = OidcClientSettings {
+            subject_type: subject.get_untracked(),
+            id_token_signed_response_alg: alg.get_untracked(),
+            jwks: keys,
+        };
+        let (p, s) = (place.get_value(), slug.get_value());
+        spawn_local(async move {
+            match client::set_oidc_client(&p.org, &p.project, &p.env, &s, &settings).await {
+                Ok(saved) => {
+                    show(saved);
+                    notice.set(Some("OpenID Connect settings saved.".into()));
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    let (subject_id, alg_id, jwks_id) = (
+        format!("subject-{id}"),
+        format!("alg-{id}"),
+        format!("jwks-{id}"),
+    );
+    view! {
+        <details class="rounded-md bg-slate-50 p-2" data-testid="oidc-settings" on:toggle=open>
+            <summary class="cursor-pointer text-sm font-medium text-slate-800">"OpenID Connect settings"</summary>
+            <div class="mt-2 space-y-2">
+                {move || (!loaded.get() && error.get().is_none()).then(|| view! { <Loading /> })}
+                <div class="grid gap-3 sm:grid-cols-2">
+                    <div class="space-y-1">
+                        <label for=subject_id.clone() class="block text-sm font-medium text-slate-800">"Subject identifiers"</label>
+                        <select id=subject_id class=INPUT prop:value=move || subject.get()
+                            on:change=move |ev| subject.set(event_target_value(&ev))>
+                            <option value="public">"public (the user id)"</option>
+                            <option value="pairwise">"pairwise (a different id per application)"</option>
+                        </select>
+                    </div>
+                    <div class="space-y-1">
+                        <label for=alg_id.clone() class="block text-sm font-medium text-slate-800">"ID token algorithm"</label>
+                        <select id=alg_id class=INPUT prop:value=move || alg.get()
+                            on:change=move |ev| alg.set(event_target_value(&ev))>
+                            {move || algorithms.get().into_iter().map(|a| {
+                                let selected = a == alg.get_untracked();
+                                view! { <option value=a.clone() selected=selected>{a.clone()}</option> }
+                            }).collect_view()}
+                        </select>
+                    </div>
+                </div>
+                <label for=jwks_id.clone() class="block text-sm font-medium text-slate-800">
+                    "Client keys for private_key_jwt (a JWK Set of Ed25519 public keys; empty for none)"
+                </label>
+                <textarea id=jwks_id rows="3" class=format!("{INPUT} font-mono text-xs") prop:value=move || jwks.get()
+                    on:input=move |ev| jwks.set(event_target_value(&ev))></textarea>
+                <button type="button" class=BTN2 on:click=save disabled=move || !loaded.get()>"Save OpenID Connect settings"</button>
+                <ErrorBox error />
+                <Notice message=notice />
+            </div>
+        </details>
     }
 }
 
