@@ -65,6 +65,14 @@ operator-token:
 audit-verify:
     bash scripts/run-service.sh permesi audit verify
 
+# List the OIDC signing keys and their roles (signing, prepublished, retiring)
+oidc-keys:
+    bash scripts/run-service.sh permesi oidc-keys list
+
+# Make a new OIDC signing key version (EdDSA, ES256 or RS256), prepublished before it signs
+oidc-keys-rotate alg="EdDSA":
+    bash scripts/run-service.sh permesi oidc-keys rotate --alg {{alg}}
+
 # Regenerate docs/openapi/{genesis,permesi}.json
 openapi:
     bash scripts/stack.sh openapi

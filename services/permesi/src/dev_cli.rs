@@ -5,6 +5,8 @@
 //! - `permesi operator-token`: a one-time operator token for claiming the platform or
 //!   elevating (local key backend; `just operator-token`).
 //! - `permesi audit verify`: checks the audit log's chain and prints its head.
+//! - `permesi oidc-keys list|rotate`: the OIDC signing keys and their roles; a new version,
+//!   prepublished before it signs (`just oidc-keys-rotate`).
 
 #![allow(clippy::print_stdout)]
 
@@ -12,8 +14,9 @@ use clap::Subcommand;
 use server::cli::StartError;
 
 use crate::{
-    audit::{AUDIT_KEY_NAME, AuditLog, ChainKey},
+    audit::{AUDIT_KEY_NAME, Action, Actor, AuditLog, ChainKey, Context, Outcome, Record},
     config::Settings,
+    oidc::keys::{Alg, SigningKeys},
 };
 
 /// permesi's own subcommands.
@@ -27,6 +30,46 @@ pub enum DevCommand {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The OpenID Connect token signing keys.
+    #[command(subcommand)]
+    OidcKeys(OidcKeysCommand),
+}
+
+/// `permesi oidc-keys ...`.
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum OidcKeysCommand {
+    /// Every published key: algorithm, version, kid, and whether it signs, is prepublished or
+    /// is retiring.
+    List,
+    /// Make a new version of one algorithm's key. It is in the JWKS within a minute and signs
+    /// after `oidc_key_prepublish_secs`; the previous one stays published for the tokens it
+    /// signed. Audited as `oauth.key_rotated`.
+    Rotate {
+        /// `EdDSA`, `ES256` or `RS256`.
+        #[arg(long, default_value = "EdDSA", value_parser = alg_arg)]
+        alg: Alg,
+    },
+}
+
+fn alg_arg(raw: &str) -> Result<Alg, String> {
+    Alg::parse(raw).ok_or_else(|| format!("{raw:?} is not EdDSA, ES256 or RS256"))
+}
+
+async fn backend(settings: &Settings) -> Result<keys::KeyBackend, StartError> {
+    keys::KeyBackend::open(settings.keys_config()?)
+        .await
+        .map_err(|e| failure(format!("keys: {e}")))
+}
+
+async fn audit_log(backend: &keys::KeyBackend) -> Result<AuditLog, StartError> {
+    let key = backend
+        .secrets()
+        .get(AUDIT_KEY_NAME)
+        .await
+        .map_err(|e| failure(format!("keys: {e}")))?
+        .and_then(|k| <[u8; 32]>::try_from(k).ok())
+        .ok_or_else(|| failure(format!("no {AUDIT_KEY_NAME} in the key backend")))?;
+    Ok(AuditLog::new(ChainKey::new(key)))
 }
 
 /// `permesi audit ...`.
@@ -88,19 +131,12 @@ pub async fn run(settings: &Settings, command: DevCommand) -> Result<(), StartEr
             println!("{token}");
             Ok(())
         }
+        DevCommand::OidcKeys(command) => oidc_keys(settings, command).await,
         DevCommand::Audit(AuditCommand::Verify) => {
-            let backend = keys::KeyBackend::open(settings.keys_config()?)
-                .await
-                .map_err(|e| failure(format!("keys: {e}")))?;
-            let key = backend
-                .secrets()
-                .get(AUDIT_KEY_NAME)
-                .await
-                .map_err(|e| failure(format!("keys: {e}")))?
-                .and_then(|k| <[u8; 32]>::try_from(k).ok())
-                .ok_or_else(|| failure(format!("no {AUDIT_KEY_NAME} in the key backend")))?;
+            let backend = backend(settings).await?;
+            let log = audit_log(&backend).await?;
             let pool = pool(settings).await?;
-            match AuditLog::new(ChainKey::new(key))
+            match log
                 .verify(&pool)
                 .await
                 .map_err(|e| failure(e.to_string()))?
@@ -123,4 +159,50 @@ pub async fn run(settings: &Settings, command: DevCommand) -> Result<(), StartEr
             }
         }
     }
+}
+
+/// `permesi oidc-keys list|rotate`.
+async fn oidc_keys(settings: &Settings, command: OidcKeysCommand) -> Result<(), StartError> {
+    let backend = backend(settings).await?;
+    let keys = SigningKeys::new(
+        backend.signer(),
+        backend.jws_signers(),
+        settings.oidc_rotation(),
+    );
+    let text = |e: crate::error::Error| failure(e.to_string());
+    if let OidcKeysCommand::Rotate { alg } = command {
+        let key = keys.rotate(alg).await.map_err(text)?;
+        let pool = pool(settings).await?;
+        let entry = Record::new(
+            &Context::default(),
+            Actor::System,
+            Action::OAuthKeyRotated,
+            Outcome::Success,
+        )
+        .target("signing_key", &key.kid)
+        .detail("alg", alg.as_str())
+        .detail("version", key.version);
+        audit_log(&backend)
+            .await?
+            .append_alone(&pool, &entry, time::OffsetDateTime::now_utc())
+            .await
+            .map_err(|e| failure(e.to_string()))?;
+        println!(
+            "{} key version {} ({}) made; it signs after {} s",
+            alg.as_str(),
+            key.version,
+            key.kid,
+            settings.oidc_key_prepublish_secs
+        );
+    }
+    for key in keys.plans().await.map_err(text)?.statuses() {
+        println!(
+            "{:<6} v{:<3} {:<13} {}",
+            key.alg.as_str(),
+            key.version,
+            key.role.as_str(),
+            key.kid
+        );
+    }
+    Ok(())
 }

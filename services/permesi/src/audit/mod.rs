@@ -219,6 +219,8 @@ actions! {
     OAuthTokenRevoked => "oauth.token_revoked",
     /// A relying party logged the user out (RP-initiated logout).
     OAuthLogout => "oauth.logout",
+    /// A new version of a token signing key was made (`permesi oidc-keys rotate`).
+    OAuthKeyRotated => "oauth.key_rotated",
 }
 
 /// Where a request came from, taken from the request by the handler.

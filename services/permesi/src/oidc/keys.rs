@@ -208,6 +208,41 @@ pub fn plan(
     })
 }
 
+/// What a published key does now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRole {
+    /// It signs new tokens.
+    Signing,
+    /// It is in the JWKS and signs once its prepublication is over.
+    Prepublished,
+    /// Its successor signs; it stays in the JWKS for the tokens it signed.
+    Retiring,
+}
+
+impl KeyRole {
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Signing => "signing",
+            Self::Prepublished => "prepublished",
+            Self::Retiring => "retiring",
+        }
+    }
+}
+
+/// One published key and its role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyStatus {
+    /// Its algorithm.
+    pub alg: Alg,
+    /// Backend version.
+    pub version: u32,
+    /// `kid`.
+    pub kid: String,
+    /// What it does now.
+    pub role: KeyRole,
+}
+
 /// The plans of every algorithm.
 #[derive(Debug)]
 pub struct Plans {
@@ -230,6 +265,25 @@ impl Plans {
             .published
             .iter()
             .chain(self.others.iter().flat_map(|(_, p)| p.published.iter()))
+    }
+
+    /// Every published key with its role, EdDSA first, oldest version first.
+    pub fn statuses(&self) -> Vec<KeyStatus> {
+        std::iter::once((Alg::EdDsa, &self.eddsa))
+            .chain(self.others.iter().map(|(alg, plan)| (*alg, plan)))
+            .flat_map(|(alg, plan)| {
+                plan.published.iter().map(move |key| KeyStatus {
+                    alg,
+                    version: key.version,
+                    kid: key.kid.clone(),
+                    role: match key.version.cmp(&plan.active.version) {
+                        std::cmp::Ordering::Equal => KeyRole::Signing,
+                        std::cmp::Ordering::Greater => KeyRole::Prepublished,
+                        std::cmp::Ordering::Less => KeyRole::Retiring,
+                    },
+                })
+            })
+            .collect()
     }
 }
 
@@ -310,6 +364,39 @@ impl SigningKeys {
             *cache = Some((Instant::now(), plans.clone()));
         }
         Ok(plans)
+    }
+
+    /// Adds a new version of `alg`'s key in the backend and returns it. It is published at once
+    /// (here, and within [`REFRESH`] by every replica) and signs once
+    /// [`RotationPolicy::prepublish`] has passed.
+    pub async fn rotate(&self, alg: Alg) -> Result<PublishedKey, Error> {
+        let version = match alg.jws() {
+            None => {
+                let v = self.eddsa.rotate().await?;
+                KeyVersion {
+                    version: v.version,
+                    public: PublicKey::Ed25519(v.public_key),
+                    created_at: v.created_at,
+                }
+            }
+            Some(jws) => {
+                let signer = self
+                    .jws
+                    .iter()
+                    .find(|s| s.algorithm() == jws)
+                    .ok_or_else(|| Error::Unavailable(format!("no {} key", alg.as_str())))?;
+                let v = signer.rotate().await?;
+                KeyVersion {
+                    version: v.version,
+                    public: PublicKey::Jws(v.public),
+                    created_at: v.created_at,
+                }
+            }
+        };
+        if let Ok(mut cache) = self.cache.write() {
+            *cache = None;
+        }
+        Ok(published(&version))
     }
 
     /// Signs `claims` as a compact JWS with `alg`, the active key's `kid` and `typ`. Fails
@@ -411,6 +498,25 @@ mod tests {
         assert_eq!(versions(&plan(&all, POLICY, after).unwrap()), (2, vec![2]));
         let kid = &plan(&all, POLICY, after).unwrap().active.kid;
         assert_eq!(kid, &jose::ed25519_thumbprint(&[2; 32]));
+        // Roles, as `permesi oidc-keys list` shows them.
+        let roles = |at| {
+            Plans {
+                eddsa: plan(&all, POLICY, at).unwrap(),
+                others: Vec::new(),
+            }
+            .statuses()
+            .into_iter()
+            .map(|s| (s.version, s.role))
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            roles(t1),
+            [(1, KeyRole::Signing), (2, KeyRole::Prepublished)]
+        );
+        assert_eq!(
+            roles(active),
+            [(1, KeyRole::Retiring), (2, KeyRole::Signing)]
+        );
     }
 
     #[test]

@@ -21,8 +21,13 @@ async fn entries(stack: &Stack) -> Vec<(String, String, String, Option<String>)>
 
 /// `permesi audit verify` on the stack's database and keys.
 pub fn audit_verify(stack: &Stack) -> std::process::Output {
+    permesi_cli(stack, &["audit", "verify"])
+}
+
+/// The `permesi` binary with `args`, on the stack's database and keys.
+pub fn permesi_cli(stack: &Stack, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_permesi"))
-        .args(["audit", "verify"])
+        .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("PERMESI_DATABASE_URL", &stack.database_url)

@@ -1187,6 +1187,96 @@ async fn on_vault_es256_and_rs256_id_tokens_are_signed_by_transit() {
     assert_eq!(body["code"], "unsupported_id_token_alg");
 }
 
+#[tokio::test]
+async fn a_rotated_key_is_published_before_it_signs_and_the_rotation_is_audited() {
+    let stack = Stack::start().await;
+    let (cookie, app) = setup(&stack).await;
+    // Rotate RS256 before the service first reads its key versions (it caches them a minute).
+    let out = crate::audit::permesi_cli(&stack, &["oidc-keys", "rotate", "--alg", "RS256"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("RS256 key version 2 ("), "{stdout}");
+    let roles: Vec<(String, String)> = stdout
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (format!("{} {}", f[0], f[1]), f[2].to_owned())
+        })
+        .collect();
+    let expected = [
+        ("EdDSA v1", "signing"),
+        ("ES256 v1", "signing"),
+        ("RS256 v1", "signing"),
+        ("RS256 v2", "prepublished"),
+    ];
+    assert_eq!(roles, expected.map(|(k, r)| (k.to_owned(), r.to_owned())));
+    let new_kid = stdout
+        .lines()
+        .last()
+        .unwrap()
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_owned();
+    // Both RS256 versions are in the JWKS; the new one signs nothing yet.
+    let jwks: Value = reqwest::get(stack.permesi.url("/oauth/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["alg"] == "RS256")
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids.len(), 2, "{jwks}");
+    assert!(kids.contains(&new_kid.as_str()));
+    let (status, body) = set_id_token_alg(&stack, &cookie, "RS256").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let c = code(&stack, &cookie, &app, "openid").await;
+    let (status, tokens) = exchange(&stack, &app, &c, VERIFIER).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(
+                tokens["id_token"]
+                    .as_str()
+                    .unwrap()
+                    .split('.')
+                    .next()
+                    .unwrap(),
+            )
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["alg"], "RS256");
+    assert_eq!(header["kid"], kids[0], "the old version still signs");
+    assert_ne!(header["kid"], new_kid.as_str());
+    // The rotation is in the audit log, and the chain is intact.
+    let (actor, target): (String, String) = sqlx::query_as(
+        "SELECT actor_kind, target_id FROM audit_log WHERE action = 'oauth.key_rotated'",
+    )
+    .fetch_one(&stack.pool().await)
+    .await
+    .unwrap();
+    assert_eq!(
+        (actor.as_str(), target.as_str()),
+        ("system", new_kid.as_str())
+    );
+    assert!(crate::audit::audit_verify(&stack).status.success());
+    // A bad algorithm is refused by the command line.
+    let out = crate::audit::permesi_cli(&stack, &["oidc-keys", "rotate", "--alg", "HS256"]);
+    assert!(!out.status.success());
+}
+
 /// A claim of a token permesi just issued (read without verifying: it came from us).
 fn claim(token: &str, name: &str) -> Value {
     let claims: Value = serde_json::from_slice(
