@@ -148,8 +148,7 @@ impl Default for Settings {
 }
 
 /// Actions permesi asks admission for, and their default work.
-pub const DEFAULT_ACTIONS: &str =
-    "signup:16,login:14,verify_email:12,resend_verification:14,passkey_login:14,mfa:12";
+pub const DEFAULT_ACTIONS: &str = "signup:16,login:14,verify_email:12,resend_verification:14,passkey_login:14,mfa:12,password_reset:14";
 
 impl Settings {
     /// The mint's configuration.

@@ -260,3 +260,120 @@ pub async fn resend_verification(
     }
     Ok((StatusCode::ACCEPTED, Json(CHECK_EMAIL)))
 }
+
+/// An address to send a password reset link to.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetRequest {
+    /// The account's email address.
+    pub email: String,
+}
+
+/// A reset link's token and the OPAQUE registration request made with the new password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetStart {
+    /// The `token` query parameter of the link.
+    #[schema(value_type = String)]
+    pub token: server::Secret<String>,
+    /// base64url `RegistrationRequest` (32 bytes).
+    pub request: String,
+}
+
+/// The server's registration response and the handle of this reset.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PasswordResetStarted {
+    /// Send back with the finish (valid 5 minutes, once).
+    pub reset_id: String,
+    /// base64url `RegistrationResponse` (64 bytes).
+    pub response: String,
+}
+
+/// The client's registration upload for the new password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordResetFinish {
+    /// From the start.
+    pub reset_id: String,
+    /// base64url `RegistrationUpload` (192 bytes).
+    pub upload: String,
+}
+
+/// Sends a password reset link (at most one per minute per account). Answers `202` at once in
+/// every case and does the work afterwards, so neither the answer nor its timing tells whether
+/// the address has an account.
+#[utoipa::path(post, path = "/v1/auth/password-reset", tag = "auth",
+    request_body = PasswordResetRequest,
+    params(("x-permesi-admission" = String, Header, description = "Admission token for `password_reset` from genesis")),
+    responses(
+        (status = 202, body = CheckEmail),
+        (status = 400, description = "invalid_email", body = server::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn password_reset_request(
+    State(state): State<AppState>,
+    context: Context,
+    Json(body): Json<PasswordResetRequest>,
+) -> Result<impl IntoResponse, Error> {
+    let address = Email::parse(&body.email).map_err(|_| Error::InvalidEmail)?;
+    tokio::spawn(async move {
+        let now = OffsetDateTime::now_utc();
+        let done = auth::reset::request(
+            state.auth_parts(),
+            &state.link_base,
+            &address,
+            &context,
+            now,
+        )
+        .await;
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "password reset request failed");
+        }
+    });
+    Ok((StatusCode::ACCEPTED, Json(CHECK_EMAIL)))
+}
+
+/// Starts a password reset with the token from its link (the token is spent by the finish).
+#[utoipa::path(post, path = "/v1/auth/password-reset/start", tag = "auth",
+    request_body = PasswordResetStart,
+    responses(
+        (status = 200, body = PasswordResetStarted),
+        (status = 400, description = "invalid_or_expired_token, malformed", body = server::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn password_reset_start(
+    State(state): State<AppState>,
+    Json(body): Json<PasswordResetStart>,
+) -> Result<Json<PasswordResetStarted>, Error> {
+    let (reset_id, response) = auth::reset::start(
+        state.auth_parts(),
+        body.token.expose(),
+        &body.request,
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
+    Ok(Json(PasswordResetStarted { reset_id, response }))
+}
+
+/// Finishes a password reset: the new password replaces the old one, the link is spent, and
+/// every session of the account ends. Log in afterwards (with the second factor, if any).
+#[utoipa::path(post, path = "/v1/auth/password-reset/finish", tag = "auth",
+    request_body = PasswordResetFinish,
+    responses(
+        (status = 204, description = "Password replaced; every session ended"),
+        (status = 400, description = "invalid_or_expired_token, ceremony_expired, malformed", body = server::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn password_reset_finish(
+    State(state): State<AppState>,
+    context: Context,
+    Json(body): Json<PasswordResetFinish>,
+) -> Result<StatusCode, Error> {
+    let (_, ended) = auth::reset::finish(
+        state.auth_parts(),
+        &body.reset_id,
+        &body.upload,
+        &context,
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
+    tracing::info!(ended, "password reset; every session ended");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -28,6 +28,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::login_finish))
         .routes(routes!(auth::verify_email))
         .routes(routes!(auth::resend_verification))
+        .routes(routes!(auth::password_reset_request))
+        .routes(routes!(auth::password_reset_start))
+        .routes(routes!(auth::password_reset_finish))
         .routes(routes!(mfa::mfa_totp))
         .routes(routes!(mfa::mfa_recovery))
         .routes(routes!(mfa::passkey_login_start))
@@ -152,6 +155,10 @@ pub fn routes_with_gate(gate: &Gate) -> OpenApiRouter<AppState> {
             "resend_verification",
         ))
         .merge(gated(
+            OpenApiRouter::new().routes(routes!(auth::password_reset_request)),
+            "password_reset",
+        ))
+        .merge(gated(
             OpenApiRouter::new()
                 .routes(routes!(mfa::mfa_totp))
                 .routes(routes!(mfa::mfa_recovery)),
@@ -163,6 +170,8 @@ pub fn routes_with_gate(gate: &Gate) -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(auth::signup_finish))
         .routes(routes!(auth::login_finish))
+        .routes(routes!(auth::password_reset_start))
+        .routes(routes!(auth::password_reset_finish))
         .merge(session_routes())
         .merge(tenancy_routes())
         .merge(oauth_routes())

@@ -221,6 +221,10 @@ actions! {
     OAuthLogout => "oauth.logout",
     /// A new version of a token signing key was made (`permesi oidc-keys rotate`).
     OAuthKeyRotated => "oauth.key_rotated",
+    /// Someone asked for a password reset link (failures say why nothing was sent).
+    PasswordResetRequested => "user.password_reset_requested",
+    /// A password was replaced through a reset link; every session ended.
+    PasswordReset => "user.password_reset",
 }
 
 /// Where a request came from, taken from the request by the handler.

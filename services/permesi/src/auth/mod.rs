@@ -9,6 +9,8 @@
 //! an existing address, and login runs the same OPAQUE work for unknown, unverified and
 //! disabled accounts (opaque-ke's fake record) and fails with the same error.
 
+pub mod reset;
+
 use std::{net::IpAddr, time::Duration};
 
 use opaque::server as op;

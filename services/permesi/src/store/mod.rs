@@ -4,6 +4,7 @@ pub mod applications;
 pub mod constraints;
 pub mod oauth;
 pub mod orgs;
+pub mod password_resets;
 pub mod projects;
 pub mod retention;
 pub mod users;

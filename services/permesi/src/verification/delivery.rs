@@ -43,6 +43,8 @@ pub enum MailKind {
     VerifyEmail,
     /// An organization invitation (no account yet: recipient sealed on the outbox row id).
     OrgInvitation,
+    /// A password reset link (recipient sealed on the outbox row id, like invitations).
+    PasswordReset,
 }
 
 impl MailKind {
@@ -51,6 +53,7 @@ impl MailKind {
         match self {
             Self::VerifyEmail => "verify_email",
             Self::OrgInvitation => "org_invitation",
+            Self::PasswordReset => "password_reset",
         }
     }
 
@@ -58,6 +61,7 @@ impl MailKind {
         match name {
             "verify_email" => Some(Self::VerifyEmail),
             "org_invitation" => Some(Self::OrgInvitation),
+            "password_reset" => Some(Self::PasswordReset),
             _ => None,
         }
     }
@@ -66,6 +70,7 @@ impl MailKind {
         match self {
             Self::VerifyEmail => "Confirm your email address",
             Self::OrgInvitation => "You are invited to an organization on permesi",
+            Self::PasswordReset => "Reset your permesi password",
         }
     }
 
@@ -81,6 +86,13 @@ impl MailKind {
                  this address) and open this link to accept:\n\n\
                  {link}\n\n\
                  If you did not expect an invitation, ignore this message.\n"
+            ),
+            Self::PasswordReset => format!(
+                "Someone asked to reset the password of your permesi account. To choose a new \
+                 password, open this link within 30 minutes:\n\n\
+                 {link}\n\n\
+                 Resetting signs you out everywhere. If you did not ask, ignore this message: \
+                 your password stays as it is.\n"
             ),
         }
     }
@@ -450,7 +462,7 @@ impl Worker {
         let kind = MailKind::parse(&claimed.kind).ok_or(Failure::permanent("kind"))?;
         let bound_to = match kind {
             MailKind::VerifyEmail => claimed.user.ok_or(Failure::permanent("kind"))?,
-            MailKind::OrgInvitation => claimed.id,
+            MailKind::OrgInvitation | MailKind::PasswordReset => claimed.id,
         };
         let address = email::open(
             self.cipher.as_ref(),

@@ -35,7 +35,7 @@ impl Stack {
         let genesis = genesis::config::Settings {
             keys_dir: dir.path().join("genesis-keys"),
             pow_actions:
-                "signup:2,login:2,verify_email:2,resend_verification:2,passkey_login:2,mfa:2"
+                "signup:2,login:2,verify_email:2,resend_verification:2,passkey_login:2,mfa:2,password_reset:2"
                     .to_owned(),
             rate_limit_per_ip: 1000.0,
             rate_limit_per_ip_burst: 1000.0,

@@ -8,5 +8,6 @@ mod mfa;
 mod oidc;
 mod ops;
 mod passkeys;
+mod password_reset;
 mod session;
 mod tenancy;
