@@ -78,19 +78,23 @@ function decodeQuotedPrintable(s) {
   return s.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
 }
 
-async function verificationLink(to) {
+// The newest link to `path` mailed to `to` (verification, password reset).
+async function mailedLink(to, path) {
   const deadline = Date.now() + 30_000;
+  const pattern = new RegExp(`https?://\\S+${path}\\?token=[A-Za-z0-9_-]+`);
   while (Date.now() < deadline) {
     for (const f of readdirSync(MAIL_DIR).filter((n) => n.endsWith('.eml')).sort().reverse()) {
       const raw = readFileSync(join(MAIL_DIR, f), 'utf8');
       if (!raw.includes(`To: ${to}`)) continue;
-      const m = decodeQuotedPrintable(raw).match(/https?:\/\/\S+\/verify-email\?token=[A-Za-z0-9_-]+/);
+      const m = decodeQuotedPrintable(raw).match(pattern);
       if (m) return m[0];
     }
     await new Promise((r) => setTimeout(r, 100)); // the mail file is written by permesi
   }
-  throw new Error(`no verification mail for ${to} in ${MAIL_DIR}`);
+  throw new Error(`no ${path} mail for ${to} in ${MAIL_DIR}`);
 }
+
+const verificationLink = (to) => mailedLink(to, '/verify-email');
 
 const skipPattern = process.env.BROWSER_SKIP ? new RegExp(process.env.BROWSER_SKIP) : null;
 
@@ -539,6 +543,28 @@ try {
     await page.goto(`${CONSOLE}/console/me/security`);
     await page.getByText('You need to sign in to see this page.').waitFor();
     await screenshot(page, 'signed-out');
+  });
+
+  await step('forgotten password: a reset link from the mail, a new password, sign in with it', async () => {
+    await page.goto(`${CONSOLE}/login`);
+    await page.getByRole('button', { name: 'Use a password instead' }).click();
+    await page.getByRole('link', { name: 'Forgot your password?' }).click();
+    await page.waitForURL(/\/forgot-password$/);
+    await page.getByLabel('Email', { exact: true }).fill(email);
+    await page.getByRole('button', { name: 'Send a reset link' }).click();
+    await page.getByTestId('reset-sent').waitFor();
+    const link = await mailedLink(email, '/reset-password');
+    await page.goto(link.replace(/^https?:\/\/[^/]+/, CONSOLE));
+    password = `reset ${run} horse battery`;
+    await page.getByLabel('New password', { exact: true }).fill(password);
+    await page.getByLabel('Confirm the new password').fill(password);
+    await page.getByRole('button', { name: 'Set the new password' }).click();
+    await page.getByTestId('reset-done').waitFor();
+    await screenshot(page, 'password-reset');
+    await page.getByTestId('reset-done').getByRole('link', { name: 'Sign in' }).click();
+    await page.waitForURL(/\/login$/);
+    await passwordLogin(page);
+    await page.waitForURL(/\/console\/me\/security$/);
   });
 } catch (e) {
   console.log('FAILED');

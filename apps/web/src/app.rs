@@ -10,9 +10,9 @@ use leptos_router::{
 use crate::{
     client, config,
     pages::{
-        AcceptInvitationPage, AdminClaimPage, AdminPage, ConsentPage, EnvironmentPage, LoginPage,
-        NotFound, OrgPage, OrgsPage, ProjectPage, SecurityPage, SignupPage, StatusPage,
-        VerifyEmailPage,
+        AcceptInvitationPage, AdminClaimPage, AdminPage, ConsentPage, EnvironmentPage,
+        ForgotPasswordPage, LoginPage, NotFound, OrgPage, OrgsPage, ProjectPage, ResetPasswordPage,
+        SecurityPage, SignupPage, StatusPage, VerifyEmailPage,
     },
     session::{self, Auth},
 };
@@ -37,6 +37,8 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/signup") view=SignupPage />
                         <Route path=path!("/verify-email") view=VerifyEmailPage />
                         <Route path=path!("/login") view=LoginPage />
+                        <Route path=path!("/forgot-password") view=ForgotPasswordPage />
+                        <Route path=path!("/reset-password") view=ResetPasswordPage />
                         <Route path=path!("/consent") view=ConsentPage />
                         <Route path=path!("/console/me/security") view=SecurityPage />
                         <Route path=path!("/console/orgs") view=OrgsPage />

@@ -237,7 +237,12 @@ pub async fn logout() -> Result<(), ApiError> {
 
 #[derive(Deserialize)]
 struct Started {
-    #[serde(alias = "signup_id", alias = "login_id", alias = "change_id")]
+    #[serde(
+        alias = "signup_id",
+        alias = "login_id",
+        alias = "change_id",
+        alias = "reset_id"
+    )]
     id: String,
     response: String,
 }
@@ -285,6 +290,40 @@ pub async fn resend_verification(token: &str, email: &str) -> Result<(), ApiErro
     )
     .await
     .map(drop)
+}
+
+/// `POST /v1/auth/password-reset`: mails a reset link if the address has an account (the
+/// answer is the same either way).
+pub async fn request_password_reset(token: &str, email: &str) -> Result<(), ApiError> {
+    call(
+        "POST",
+        &api("/v1/auth/password-reset"),
+        Some(&json!({ "email": email })),
+        Some(token),
+    )
+    .await
+    .map(drop)
+}
+
+/// `password-reset/start` → `(reset_id, response)`.
+pub async fn password_reset_start(
+    reset_token: &str,
+    request: &str,
+) -> Result<(String, String), ApiError> {
+    let s: Started = post(
+        "/v1/auth/password-reset/start",
+        &json!({ "token": reset_token, "request": request }),
+    )
+    .await?;
+    Ok((s.id, s.response))
+}
+
+pub async fn password_reset_finish(reset_id: &str, upload: &str) -> Result<(), ApiError> {
+    post_unit(
+        "/v1/auth/password-reset/finish",
+        &json!({ "reset_id": reset_id, "upload": upload }),
+    )
+    .await
 }
 
 /// `login/start` → `(login_id, KE2)`.

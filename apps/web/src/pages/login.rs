@@ -196,6 +196,7 @@ pub fn LoginPage() -> impl IntoView {
                             <button type="button" class=format!("w-full {BTN2}") on:click=move |_| { error.set(None); step.set(Step::Email); }>
                                 "Back"
                             </button>
+                            <p class="text-center text-sm"><a class=LINK href="/forgot-password">"Forgot your password?"</a></p>
                         </form>
                     }.into_any(),
                     Step::Mfa(methods) => {

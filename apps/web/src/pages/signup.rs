@@ -10,7 +10,7 @@ use crate::{
 };
 
 /// The shortest password the console accepts (the server never sees it).
-const MIN_PASSWORD: usize = 12;
+pub(crate) const MIN_PASSWORD: usize = 12;
 
 /// `/signup`.
 #[component]

@@ -22,9 +22,6 @@ impl std::fmt::Debug for Token {
 
 impl Token {
     /// 256 bits from the operating system's CSPRNG.
-    ///
-    /// The crate has no direct `rand` dependency, so the bits come from three v4 UUIDs (each
-    /// 122 bits from `getrandom`) condensed by SHA-256: 366 bits of entropy in, 256 out.
     pub(crate) fn generate() -> Self {
         let mut bytes = Zeroizing::new([0u8; 32]);
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, bytes.as_mut_slice());
