@@ -57,6 +57,10 @@ migrate:
 signup-verify-url:
     bash scripts/run-service.sh permesi signup-verify-url
 
+# Print the newest password-reset link from the dev mail folder
+reset-password-url:
+    bash scripts/run-service.sh permesi reset-password-url
+
 # Print a one-time operator token (claim the platform, or elevate): local key backend
 operator-token:
     bash scripts/run-service.sh permesi operator-token

@@ -241,6 +241,50 @@ impl PermesiClient {
         Ok(())
     }
 
+    /// Asks for a password reset link for `email`. `Ok` means "check the inbox": permesi
+    /// answers the same whether or not the address has an account.
+    pub async fn request_password_reset(&self, email: &str) -> Result<(), ClientError> {
+        self.post(
+            "v1/auth/password-reset",
+            Some("password_reset"),
+            &json!({ "email": email }),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Sets a new password with a reset link (the whole URL) or its token. Every session of
+    /// the account ends; log in afterwards.
+    pub async fn reset_password(
+        &self,
+        token_or_link: &str,
+        password: &str,
+    ) -> Result<(), ClientError> {
+        let token = token_from_link(token_or_link)?;
+        let (state, request) = oc::registration_start(password.as_bytes())?;
+        let started: Started = self
+            .post(
+                "v1/auth/password-reset/start",
+                None,
+                &json!({ "token": token.as_str(), "request": request }),
+            )
+            .await?
+            .json()
+            .await?;
+        let reset_id = started.reset_id.ok_or(opaque::Error::Malformed)?;
+        let upload = run_ksf(move || {
+            oc::registration_finish_with(state, &started.response, password.as_bytes(), self.params)
+                .map(|r| r.upload)
+        })?;
+        self.post(
+            "v1/auth/password-reset/finish",
+            None,
+            &json!({ "reset_id": reset_id, "upload": upload }),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Logs in and keeps the session cookie. A wrong password, an unknown or unverified
     /// account all give [`ClientError::authentication_failed`].
     pub async fn login(&self, email: &str, password: &str) -> Result<(), ClientError> {
@@ -372,11 +416,12 @@ impl PermesiClient {
     }
 }
 
-/// The start answer of either ceremony.
+/// The start answer of a ceremony (signup, login or password reset).
 #[derive(Debug, Deserialize)]
 struct Started {
     signup_id: Option<String>,
     login_id: Option<String>,
+    reset_id: Option<String>,
     response: String,
 }
 

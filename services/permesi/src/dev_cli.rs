@@ -1,7 +1,7 @@
 //! permesi's own subcommands: development helpers and operator tools.
 //!
 //! - `permesi signup-verify-url`: the newest verification link in the development mail folder
-//!   (`just signup-verify-url`).
+//!   (`just signup-verify-url`); `permesi reset-password-url` the newest password-reset link.
 //! - `permesi operator-token`: a one-time operator token for claiming the platform or
 //!   elevating (local key backend; `just operator-token`).
 //! - `permesi audit verify`: checks the audit log's chain and prints its head.
@@ -24,6 +24,8 @@ use crate::{
 pub enum DevCommand {
     /// Print the newest email-verification link written to `email_mail_dir`.
     SignupVerifyUrl,
+    /// Print the newest password-reset link written to `email_mail_dir`.
+    ResetPasswordUrl,
     /// Print a one-time operator token (valid 24 h) for `POST /v1/admin/claim` or
     /// `/v1/admin/elevate` (local key backend only).
     OperatorToken,
@@ -53,6 +55,20 @@ pub enum OidcKeysCommand {
 
 fn alg_arg(raw: &str) -> Result<Alg, String> {
     Alg::parse(raw).ok_or_else(|| format!("{raw:?} is not EdDSA, ES256 or RS256"))
+}
+
+/// Prints the newest link to `path` in the development mail folder.
+fn newest_link(settings: &Settings, path: &str, what: &str) -> Result<(), StartError> {
+    match crate::verification::latest_link_to(&settings.email_mail_dir, path)? {
+        Some(link) => println!("{link}"),
+        None => {
+            return Err(failure(format!(
+                "no {what} mail in {} yet",
+                settings.email_mail_dir.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 async fn backend(settings: &Settings) -> Result<keys::KeyBackend, StartError> {
@@ -98,16 +114,10 @@ async fn pool(settings: &Settings) -> Result<sqlx::PgPool, StartError> {
 pub async fn run(settings: &Settings, command: DevCommand) -> Result<(), StartError> {
     match command {
         DevCommand::SignupVerifyUrl => {
-            match crate::verification::latest_link(&settings.email_mail_dir)? {
-                Some(link) => println!("{link}"),
-                None => {
-                    return Err(failure(format!(
-                        "no verification mail in {} yet",
-                        settings.email_mail_dir.display()
-                    )));
-                }
-            }
-            Ok(())
+            newest_link(settings, crate::verification::VERIFY_PATH, "verification")
+        }
+        DevCommand::ResetPasswordUrl => {
+            newest_link(settings, crate::auth::reset::RESET_PATH, "password reset")
         }
         DevCommand::OperatorToken => {
             if !matches!(

@@ -83,6 +83,18 @@ enum Command {
         #[arg(long)]
         link: String,
     },
+    /// Ask for a password reset link (mailed if the address has an account).
+    ForgotPassword {
+        /// The account's email address.
+        #[arg(long)]
+        email: String,
+    },
+    /// Set a new password with the reset link from the mail (OPAQUE); every session ends.
+    ResetPassword {
+        /// The whole link from the mail, or just its token.
+        #[arg(long)]
+        link: String,
+    },
     /// Log in (OPAQUE) and print the account as JSON.
     Login {
         /// The account's email address.
@@ -176,6 +188,18 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             say("email verified");
             Ok(())
         }
+        Command::ForgotPassword { email } => {
+            permesi()?.request_password_reset(&email).await?;
+            say("if the address has an account, a reset link was mailed to it");
+            Ok(())
+        }
+        Command::ResetPassword { link } => {
+            let client = permesi()?;
+            let password = password(true)?;
+            client.reset_password(&link, &password).await?;
+            say("password reset: every session ended; log in with the new password");
+            Ok(())
+        }
         Command::Login {
             email,
             session_file,
@@ -213,41 +237,49 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             action,
             json,
             quiet,
-        } => {
-            let started = Instant::now();
-            let admission = genesis
-                .admission_token(&action, move |p| {
-                    if !quiet {
-                        // Display only: precision beyond 2^52 hashes does not matter.
-                        #[allow(clippy::cast_precision_loss)]
-                        let rate = p.attempts as f64 / started.elapsed().as_secs_f64().max(1e-6);
-                        let mut err = std::io::stderr();
-                        let _ = write!(
-                            err,
-                            "\rsolving {} bits: {} hashes ({:.0}/s)",
-                            p.difficulty, p.attempts, rate
-                        );
-                        let _ = err.flush();
-                    }
-                })
-                .await?;
-            if !quiet {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "\rsolved in {:.2}s{:40}",
-                    started.elapsed().as_secs_f64(),
-                    ""
-                );
-            }
-            let out = if json {
-                serde_json::to_string(&admission).unwrap_or_default()
-            } else {
-                admission.token
-            };
-            let _ = writeln!(std::io::stdout(), "{out}");
-            Ok(())
-        }
+        } => token(&genesis, &action, json, quiet).await,
     }
+}
+
+/// `permesictl token`: solves a challenge for `action` and prints the token.
+async fn token(
+    genesis: &client::GenesisClient,
+    action: &str,
+    json: bool,
+    quiet: bool,
+) -> Result<(), CliError> {
+    let started = Instant::now();
+    let admission = genesis
+        .admission_token(action, move |p| {
+            if !quiet {
+                // Display only: precision beyond 2^52 hashes does not matter.
+                #[allow(clippy::cast_precision_loss)]
+                let rate = p.attempts as f64 / started.elapsed().as_secs_f64().max(1e-6);
+                let mut err = std::io::stderr();
+                let _ = write!(
+                    err,
+                    "\rsolving {} bits: {} hashes ({:.0}/s)",
+                    p.difficulty, p.attempts, rate
+                );
+                let _ = err.flush();
+            }
+        })
+        .await?;
+    if !quiet {
+        let _ = writeln!(
+            std::io::stderr(),
+            "\rsolved in {:.2}s{:40}",
+            started.elapsed().as_secs_f64(),
+            ""
+        );
+    }
+    let out = if json {
+        serde_json::to_string(&admission).unwrap_or_default()
+    } else {
+        admission.token
+    };
+    let _ = writeln!(std::io::stdout(), "{out}");
+    Ok(())
 }
 
 fn say(line: &str) {
