@@ -566,6 +566,35 @@ try {
     await passwordLogin(page);
     await page.waitForURL(/\/console\/me\/security$/);
   });
+
+  await step('a second account deletes itself from the security page', async () => {
+    await signOut(page);
+    const leaver = `leaver-${run}@example.com`;
+    const secret = `leaving ${run} for good`;
+    await page.goto(`${CONSOLE}/signup`);
+    await page.getByLabel('Email', { exact: true }).fill(leaver);
+    await page.getByLabel('Password', { exact: true }).fill(secret);
+    await page.getByLabel('Confirm password').fill(secret);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByTestId('check-email').waitFor({ timeout: 120_000 });
+    await page.goto((await verificationLink(leaver)).replace(/^https?:\/\/[^/]+/, CONSOLE));
+    await page.getByTestId('verified').waitFor();
+    await page.goto(`${CONSOLE}/login`);
+    await page.getByLabel('Email', { exact: true }).fill(leaver);
+    await page.getByRole('button', { name: 'Use a password instead' }).click();
+    await page.getByLabel('Password', { exact: true }).fill(secret);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.waitForURL(/\/console\/me\/security$/);
+    await page.getByLabel('Type your email address to confirm').fill(leaver);
+    page.once('dialog', (dialog) => dialog.accept());
+    await page.getByRole('button', { name: 'Delete my account' }).click();
+    await page.waitForURL(/\/signup\?deleted=1$/);
+    await page.getByTestId('account-deleted').waitFor();
+    await screenshot(page, 'account-deleted');
+    // The session is gone with the account.
+    await page.goto(`${CONSOLE}/console/me/security`);
+    await page.getByText('You need to sign in to see this page.').waitFor();
+  });
 } catch (e) {
   console.log('FAILED');
   console.error(e);

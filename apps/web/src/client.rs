@@ -231,6 +231,18 @@ pub async fn session() -> Result<Option<SessionView>, ApiError> {
     }
 }
 
+/// `DELETE /v1/me`: deletes the account (the address typed again confirms it).
+pub async fn delete_account(email: &str) -> Result<(), ApiError> {
+    call(
+        "DELETE",
+        &api("/v1/me"),
+        Some(&json!({ "email": email })),
+        None,
+    )
+    .await
+    .map(drop)
+}
+
 pub async fn logout() -> Result<(), ApiError> {
     post_unit("/v1/auth/logout", &json!({})).await
 }

@@ -1,4 +1,5 @@
-//! `/console/me/security`: passkeys, TOTP, recovery codes, sessions and the password.
+//! `/console/me/security`: passkeys, TOTP, recovery codes, sessions, the password, and
+//! deleting the account.
 
 use leptos::{prelude::*, task::spawn_local};
 
@@ -72,7 +73,63 @@ fn SecurityBody() -> impl IntoView {
             <Sessions />
             <Consents />
             <Password />
+            <DeleteAccount />
         </div>
+    }
+}
+
+/// Deletes the account after the address is typed again and a confirmation dialog.
+#[component]
+fn DeleteAccount() -> impl IntoView {
+    let email = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<ApiError>);
+    let busy = RwSignal::new(false);
+    let session = use_session();
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        error.set(None);
+        let ok = web_sys::window()
+            .and_then(|w| {
+                w.confirm_with_message(
+                    "Delete your account for good? Your sessions, passkeys, second factor and \
+                     memberships go with it.",
+                )
+                .ok()
+            })
+            .unwrap_or(false);
+        if !ok {
+            return;
+        }
+        busy.set(true);
+        let typed = email.get_untracked();
+        spawn_local(async move {
+            let r = client::delete_account(&typed).await;
+            busy.set(false);
+            match r {
+                Ok(()) => {
+                    session.0.set(Auth::Anonymous);
+                    if let Some(w) = web_sys::window() {
+                        let _ = w.location().set_href("/signup?deleted=1");
+                    }
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    view! {
+        <Section title="Delete account" id="delete-title">
+            <p class="text-sm text-slate-700">
+                "Deleting the account ends every session and removes your passkeys, authenticator app, \
+                 memberships and consents. An organization you are the only owner of must get another \
+                 owner (or be deleted) first. The audit log keeps its entries, which name the account by \
+                 id only. Needs a sign-in in the last 10 minutes."
+            </p>
+            <form class="space-y-4" on:submit=submit>
+                <Field label="Type your email address to confirm" id="delete-email" kind="email" value=email autocomplete="off" />
+                <ErrorBox error />
+                <button type="submit" class=BTN_DANGER disabled=move || busy.get()>"Delete my account"</button>
+            </form>
+        </Section>
     }
 }
 

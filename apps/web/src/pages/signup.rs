@@ -49,9 +49,15 @@ pub fn SignupPage() -> impl IntoView {
         });
     };
 
+    let deleted = use_query_map().with_untracked(|q| q.get("deleted").is_some());
     view! {
         <div class="mx-auto max-w-md">
             <PageTitle title="Create your account" subtitle="Your password never leaves this browser: permesi uses OPAQUE." />
+            {deleted.then(|| view! {
+                <p role="status" data-testid="account-deleted" class="mb-4 rounded-md bg-emerald-50 p-3 text-sm text-emerald-800">
+                    "Your account was deleted."
+                </p>
+            })}
             {move || match sent_to.get() {
                 Some(addr) => view! { <CheckEmail email=addr /> }.into_any(),
                 None => view! {

@@ -350,7 +350,8 @@ pub async fn totp_confirm(
     ))
 }
 
-fn recent(session: &Session) -> Result<(), Error> {
+/// Refuses sessions whose login is older than [`REAUTH_WINDOW`] (sensitive account changes).
+pub(crate) fn recent(session: &Session) -> Result<(), Error> {
     if OffsetDateTime::now_utc() - session.created_at > REAUTH_WINDOW {
         return Err(Error::ReauthenticationRequired);
     }

@@ -124,7 +124,7 @@ fn session_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::org))
         .routes(routes!(session::current))
         .routes(routes!(session::logout))
-        .routes(routes!(session::get_me))
+        .routes(routes!(session::get_me, session::delete_me))
         .routes(routes!(session::list))
         .routes(routes!(session::revoke))
         .routes(routes!(session::password_start))

@@ -8,7 +8,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -140,6 +140,47 @@ pub async fn current(
         absolute_expires_at: session.absolute_expires_at,
     };
     Ok(no_store(Json(view).into_response()))
+}
+
+/// The address typed to confirm an account deletion.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteAccount {
+    /// The account's email address, typed again.
+    pub email: String,
+}
+
+/// Deletes the logged-in user's account (needs a login in the last 10 minutes and the
+/// account's address typed again). Every session ends and the cookie is cleared.
+#[utoipa::path(delete, path = "/v1/me", tag = "session",
+    request_body = DeleteAccount,
+    responses(
+        (status = 204, description = "Deleted; the cookie is cleared"),
+        (status = 401, description = "unauthenticated", body = server::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "reauthentication_required", body = server::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "last_owner (an organization has no other owner), last_operator", body = server::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "confirmation_mismatch", body = server::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete_me(
+    State(state): State<AppState>,
+    CurrentSession(session): CurrentSession,
+    context: Context,
+    Json(body): Json<DeleteAccount>,
+) -> Result<Response, Error> {
+    super::mfa::recent(&session)?;
+    crate::auth::deletion::delete_account(
+        state.auth_parts(),
+        session.user_id,
+        &body.email,
+        &context,
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
+    let clear = HeaderValue::from_str(&sessions::clear_cookie(state.sessions.policy()))
+        .map_err(|_| Error::Unavailable("cookie header".into()))?;
+    Ok(no_store(
+        (StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response(),
+    ))
 }
 
 /// Ends the presented session (if any) and clears the cookie. Always `204`.

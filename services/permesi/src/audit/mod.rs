@@ -225,6 +225,8 @@ actions! {
     PasswordResetRequested => "user.password_reset_requested",
     /// A password was replaced through a reset link; every session ended.
     PasswordReset => "user.password_reset",
+    /// A user deleted their own account.
+    UserDeleted => "user.deleted",
 }
 
 /// Where a request came from, taken from the request by the handler.

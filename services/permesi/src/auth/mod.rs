@@ -9,6 +9,7 @@
 //! an existing address, and login runs the same OPAQUE work for unknown, unverified and
 //! disabled accounts (opaque-ke's fake record) and fails with the same error.
 
+pub mod deletion;
 pub mod reset;
 
 use std::{net::IpAddr, time::Duration};

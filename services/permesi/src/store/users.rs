@@ -116,3 +116,49 @@ pub async fn is_active(db: impl sqlx::PgExecutor<'_>, user: Uuid) -> Result<bool
             .await?;
     Ok(active.unwrap_or(false))
 }
+
+/// Slugs of the live organizations whose only owner is `user`, with those organizations' rows
+/// locked until the transaction ends (the lock the last-owner rule takes), so a concurrent
+/// demotion or departure cannot slip between the check and the deletion.
+pub async fn sole_ownerships(
+    conn: &mut sqlx::PgConnection,
+    user: Uuid,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT o.slug FROM orgs o JOIN org_members m ON m.org_id = o.id \
+         WHERE m.user_id = $1 AND m.role = 'owner' AND o.deleted_at IS NULL \
+           AND NOT EXISTS (SELECT 1 FROM org_members x \
+                           WHERE x.org_id = o.id AND x.role = 'owner' AND x.user_id <> $1) \
+         ORDER BY o.slug FOR UPDATE OF o",
+    )
+    .bind(user)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// Whether `user` is the only platform operator. The table is locked until the transaction
+/// ends, as claims lock it, so the platform cannot lose its last operator to a race.
+pub async fn is_last_operator(
+    conn: &mut sqlx::PgConnection,
+    user: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query("LOCK TABLE platform_operators IN SHARE ROW EXCLUSIVE MODE")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query_scalar("SELECT count(*) = 1 AND bool_or(user_id = $1) FROM platform_operators")
+        .bind(user)
+        .fetch_one(&mut *conn)
+        .await
+        .map(|last: Option<bool>| last.unwrap_or(false))
+}
+
+/// Deletes the account; its rows elsewhere (sessions, credentials, memberships, tokens,
+/// consents) go with it by `ON DELETE CASCADE`. The audit log keeps its entries (they name
+/// the account by id only).
+pub async fn delete(conn: &mut sqlx::PgConnection, user: Uuid) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(user)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -1,6 +1,7 @@
 //! permesi over real HTTP, against the real PostgreSQL and Redis started by `just test`.
 #![allow(clippy::unwrap_used)] // test helpers unwrap: a failure is the test failing
 
+mod account;
 mod admin;
 mod audit;
 mod auth;
