@@ -181,8 +181,10 @@ async fn oidc_keys(settings: &Settings, command: OidcKeysCommand) -> Result<(), 
     );
     let text = |e: crate::error::Error| failure(e.to_string());
     if let OidcKeysCommand::Rotate { alg } = command {
-        let key = keys.rotate(alg).await.map_err(text)?;
+        // The database and the audit key first: a rotation that cannot be audited is not made.
         let pool = pool(settings).await?;
+        let log = audit_log(&backend).await?;
+        let key = keys.rotate(alg).await.map_err(text)?;
         let entry = Record::new(
             &Context::default(),
             Actor::System,
@@ -192,9 +194,7 @@ async fn oidc_keys(settings: &Settings, command: OidcKeysCommand) -> Result<(), 
         .target("signing_key", &key.kid)
         .detail("alg", alg.as_str())
         .detail("version", key.version);
-        audit_log(&backend)
-            .await?
-            .append_alone(&pool, &entry, time::OffsetDateTime::now_utc())
+        log.append_alone(&pool, &entry, time::OffsetDateTime::now_utc())
             .await
             .map_err(|e| failure(e.to_string()))?;
         println!(

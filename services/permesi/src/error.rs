@@ -170,7 +170,12 @@ impl Error {
 
 impl From<crate::sessions::SessionError> for Error {
     fn from(e: crate::sessions::SessionError) -> Self {
-        Self::Unavailable(format!("sessions: {}", e.code()))
+        match e {
+            // The account went away, was disabled, or changed its password while the login
+            // was under way: the login fails like any other.
+            crate::sessions::SessionError::UnknownUser => Self::AuthenticationFailed,
+            e => Self::Unavailable(format!("sessions: {}", e.code())),
+        }
     }
 }
 

@@ -47,6 +47,14 @@ impl Default for ThrottlePolicy {
     }
 }
 
+/// A login may proceed; how the (IP, account) counter stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowed {
+    /// Failures counted for this (IP, account) so far: a success only needs to clear them
+    /// when there are any.
+    pub account_failures: u32,
+}
+
 /// Wait before trying again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Delayed {
@@ -100,14 +108,14 @@ impl Throttle {
         ip: IpAddr,
         account: &BlindIndex,
         now: OffsetDateTime,
-    ) -> Result<Result<(), Delayed>, ThrottleError> {
+    ) -> Result<Result<Allowed, Delayed>, ThrottleError> {
         let (acct, per_ip) = Self::keys(ip, account);
+        let counters = self.get_both(&acct, &per_ip).await?;
         let mut wait = Duration::ZERO;
-        for (key, free) in [
-            (acct, self.policy.free_per_account),
-            (per_ip, self.policy.free_per_ip),
-        ] {
-            let (failures, last) = self.get(&key).await?;
+        for ((failures, last), free) in counters
+            .into_iter()
+            .zip([self.policy.free_per_account, self.policy.free_per_ip])
+        {
             if failures > free {
                 let until =
                     last + i64::try_from(self.delay(failures - free).as_secs()).unwrap_or(i64::MAX);
@@ -118,7 +126,9 @@ impl Throttle {
             }
         }
         Ok(if wait.is_zero() {
-            Ok(())
+            Ok(Allowed {
+                account_failures: counters[0].0,
+            })
         } else {
             Err(Delayed {
                 retry_after_secs: wait.as_secs().max(1),
@@ -158,6 +168,23 @@ impl Throttle {
         }
     }
 
+    /// Both counters of a login, from one round trip to Valkey (a pipeline: the keys may live
+    /// on different cluster nodes).
+    async fn get_both(&self, acct: &str, per_ip: &str) -> Result<[(u32, i64); 2], ThrottleError> {
+        match &self.store {
+            Store::Redis(client) => {
+                let pipeline = client.pipeline();
+                let error = |e: fred::error::Error| ThrottleError(e.to_string());
+                pipeline.get::<(), _>(acct).await.map_err(error)?;
+                pipeline.get::<(), _>(per_ip).await.map_err(error)?;
+                let (a, b): (Option<String>, Option<String>) =
+                    pipeline.all().await.map_err(error)?;
+                Ok([parse_counter(a), parse_counter(b)])
+            }
+            Store::Memory(_) => Ok([self.get(acct).await?, self.get(per_ip).await?]),
+        }
+    }
+
     async fn get(&self, key: &str) -> Result<(u32, i64), ThrottleError> {
         match &self.store {
             Store::Redis(client) => {
@@ -165,12 +192,7 @@ impl Throttle {
                     .get(key)
                     .await
                     .map_err(|e| ThrottleError(e.to_string()))?;
-                Ok(value
-                    .and_then(|v| {
-                        let (n, last) = v.split_once(':')?;
-                        Some((n.parse().ok()?, last.parse().ok()?))
-                    })
-                    .unwrap_or((0, 0)))
+                Ok(parse_counter(value))
             }
             Store::Memory(map) => Ok(map
                 .lock()
@@ -214,6 +236,16 @@ impl Throttle {
     }
 }
 
+/// A stored counter, `<failures>:<unix time of the last>`; none (or garbage) is zero.
+fn parse_counter(value: Option<String>) -> (u32, i64) {
+    value
+        .and_then(|v| {
+            let (n, last) = v.split_once(':')?;
+            Some((n.parse().ok()?, last.parse().ok()?))
+        })
+        .unwrap_or((0, 0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,40 +274,55 @@ mod tests {
         let ip = IpAddr::from(v6);
         let t0 = OffsetDateTime::now_utc();
         for _ in 0..3 {
-            assert_eq!(throttle.check(ip, &account, t0).await.unwrap(), Ok(()));
+            assert_eq!(
+                throttle.check(ip, &account, t0).await.unwrap().map(drop),
+                Ok(())
+            );
             throttle.failed(ip, &account, t0).await.unwrap();
         }
         assert_eq!(
             throttle.check(ip, &account, t0).await.unwrap(),
-            Ok(()),
+            Ok(Allowed {
+                account_failures: 3
+            }),
             "3 free failures"
         );
         throttle.failed(ip, &account, t0).await.unwrap();
         // 4th failure: 2 s; the boundary is exact.
         assert_eq!(
-            throttle.check(ip, &account, t0).await.unwrap(),
+            throttle.check(ip, &account, t0).await.unwrap().map(drop),
             Err(Delayed {
                 retry_after_secs: 2
             })
         );
         let later = t0 + time::Duration::seconds(2);
-        assert_eq!(throttle.check(ip, &account, later).await.unwrap(), Ok(()));
+        assert_eq!(
+            throttle.check(ip, &account, later).await.unwrap().map(drop),
+            Ok(())
+        );
         throttle.failed(ip, &account, later).await.unwrap();
         // 5th: 4 s.
         assert_eq!(
-            throttle.check(ip, &account, later).await.unwrap(),
+            throttle.check(ip, &account, later).await.unwrap().map(drop),
             Err(Delayed {
                 retry_after_secs: 4
             })
         );
         // The victim on another address is not locked out.
         assert_eq!(
-            throttle.check(OTHER_IP, &account, later).await.unwrap(),
+            throttle
+                .check(OTHER_IP, &account, later)
+                .await
+                .unwrap()
+                .map(drop),
             Ok(())
         );
         // A success from the guessing address clears its account counter.
         throttle.succeeded(ip, &account).await.unwrap();
-        assert_eq!(throttle.check(ip, &account, later).await.unwrap(), Ok(()));
+        assert_eq!(
+            throttle.check(ip, &account, later).await.unwrap().map(drop),
+            Ok(())
+        );
     }
 
     #[tokio::test]
@@ -300,7 +347,14 @@ mod tests {
         // A fresh account from the same address is delayed; from elsewhere it is not.
         let fresh = BlindIndex([200; 32]);
         assert!(throttle.check(IP, &fresh, t0).await.unwrap().is_err());
-        assert_eq!(throttle.check(OTHER_IP, &fresh, t0).await.unwrap(), Ok(()));
+        assert_eq!(
+            throttle
+                .check(OTHER_IP, &fresh, t0)
+                .await
+                .unwrap()
+                .map(drop),
+            Ok(())
+        );
     }
 
     #[test]

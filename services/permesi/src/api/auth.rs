@@ -194,7 +194,7 @@ pub async fn login_finish(
     headers: HeaderMap,
     Json(body): Json<LoginFinish>,
 ) -> Result<Response, Error> {
-    let user = auth::login_finish(
+    let (user, generation) = auth::login_finish(
         state.auth_parts(),
         ip,
         &body.login_id,
@@ -202,7 +202,15 @@ pub async fn login_finish(
         &context,
     )
     .await?;
-    super::mfa::primary_factor_passed(&state, user, &[AuthMethod::Pwd], &headers, &context).await
+    super::mfa::primary_factor_passed(
+        &state,
+        user,
+        &[AuthMethod::Pwd],
+        Some(generation),
+        &headers,
+        &context,
+    )
+    .await
 }
 
 /// Confirms an email address with the token from its verification link.

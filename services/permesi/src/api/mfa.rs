@@ -47,6 +47,7 @@ pub async fn start_session(
     state: &AppState,
     user: Uuid,
     methods: &[AuthMethod],
+    password_generation: Option<i64>,
     headers: &HeaderMap,
     context: &Context,
     extra: Option<HeaderValue>,
@@ -62,10 +63,22 @@ pub async fn start_session(
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
-    let (_, cookie) = state
+    let created = state
         .sessions
-        .create(user, methods, user_agent, context, now)
-        .await?;
+        .create(user, methods, password_generation, user_agent, context, now)
+        .await;
+    let (_, cookie) = match created {
+        Ok(created) => created,
+        Err(crate::sessions::SessionError::UnknownUser) => {
+            // Deleted, disabled, or its password replaced while this login was under way.
+            let record = Record::new(context, Actor::Anonymous, Action::Login, Outcome::Failure)
+                .target("user", user)
+                .detail("reason", "account_changed");
+            state.audit.append_alone(&state.pool, &record, now).await?;
+            return Err(Error::AuthenticationFailed);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut response = (
         StatusCode::NO_CONTENT,
         [(
@@ -81,21 +94,33 @@ pub async fn start_session(
 }
 
 /// After a primary factor (password or passkey): the session, or — when the user has TOTP
-/// on — the MFA challenge, bound to this browser by its cookie.
+/// on — the MFA challenge, bound to this browser by its cookie. A password login passes the
+/// password generation it started with; the session (now or after the MFA step) is only
+/// created while the account still has it.
 pub async fn primary_factor_passed(
     state: &AppState,
     user: Uuid,
     methods: &[AuthMethod],
+    password_generation: Option<i64>,
     headers: &HeaderMap,
     context: &Context,
 ) -> Result<Response, Error> {
     if !state.mfa.required(user).await? {
-        return start_session(state, user, methods, headers, context, None).await;
+        return start_session(
+            state,
+            user,
+            methods,
+            password_generation,
+            headers,
+            context,
+            None,
+        )
+        .await;
     }
     let now = OffsetDateTime::now_utc();
     let id = challenge::open(
         &state.ceremonies,
-        &challenge::Pending::new(user, methods, now),
+        &challenge::Pending::new(user, methods, password_generation, now),
     )
     .await?;
     let amr: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
@@ -188,7 +213,16 @@ async fn second_factor(
     let mut methods = pending.methods();
     methods.extend([AuthMethod::Otp, AuthMethod::Mfa]);
     let clear = cookie_header(&challenge::clear_cookie(state.sessions.policy().secure()))?;
-    start_session(state, user, &methods, headers, context, Some(clear)).await
+    start_session(
+        state,
+        user,
+        &methods,
+        pending.password_generation,
+        headers,
+        context,
+        Some(clear),
+    )
+    .await
 }
 
 /// The second step of a login with a TOTP code (once per code; 5 tries per challenge).
@@ -640,5 +674,5 @@ pub async fn passkey_login_finish(
     if !users::is_active(&state.pool, user).await? {
         return Err(Error::AuthenticationFailed);
     }
-    primary_factor_passed(&state, user, &methods, &headers, &context).await
+    primary_factor_passed(&state, user, &methods, None, &headers, &context).await
 }

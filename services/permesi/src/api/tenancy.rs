@@ -857,7 +857,7 @@ pub async fn get_oidc_client(
 
 /// Replaces an application's OpenID Connect client settings (members). Key sets hold Ed25519
 /// public keys only; private key members are refused. The ID token algorithm must be one the
-/// provider signs with (discovery's `id_token_signing_alg_values_supported`), else 400
+/// provider signs with (discovery's `id_token_signing_alg_values_supported`), else 422
 /// `unsupported_id_token_alg`. Takes effect at once on the instance that took the change, and
 /// within 5 seconds on the others (their client caches).
 #[utoipa::path(put,

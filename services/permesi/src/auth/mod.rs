@@ -145,14 +145,17 @@ pub async fn login_start(
     let address = Email::parse(address).map_err(|_| Error::InvalidEmail)?;
     let index = BlindIndex::of(parts.index_key, &address);
     let now = OffsetDateTime::now_utc();
-    if let Err(delayed) = parts.throttle.check(ip, &index, now).await? {
-        let entry = Record::new(context, Actor::Anonymous, Action::Login, Outcome::Denied)
-            .detail("reason", "throttled");
-        parts.audit.append_alone(parts.pool, &entry, now).await?;
-        return Err(Error::TooManyAttempts {
-            retry_after_secs: delayed.retry_after_secs,
-        });
-    }
+    let allowed = match parts.throttle.check(ip, &index, now).await? {
+        Ok(allowed) => allowed,
+        Err(delayed) => {
+            let entry = Record::new(context, Actor::Anonymous, Action::Login, Outcome::Denied)
+                .detail("reason", "throttled");
+            parts.audit.append_alone(parts.pool, &entry, now).await?;
+            return Err(Error::TooManyAttempts {
+                retry_after_secs: delayed.retry_after_secs,
+            });
+        }
+    };
     let account = users::find_by_index(parts.pool, &index).await?;
     // Unknown, unverified and disabled accounts all take the fake-record path.
     let usable = account.filter(|a| a.active && a.verified);
@@ -163,9 +166,15 @@ pub async fn login_start(
         &index.0,
     )
     .map_err(opaque_error)?;
+    // state || index (32) || user (16, nil for the fake path) || password generation (8) ||
+    // earlier failures (1: whether a success has a counter to clear, which saves a round trip
+    // on most logins).
+    let (user, generation) = usable.map_or((Uuid::nil(), 0), |a| (a.id, a.password_generation));
     let mut stored = state.as_bytes().to_vec();
     stored.extend_from_slice(&index.0);
-    stored.extend_from_slice(usable.map_or(Uuid::nil(), |a| a.id).as_bytes());
+    stored.extend_from_slice(user.as_bytes());
+    stored.extend_from_slice(&generation.to_be_bytes());
+    stored.push(u8::from(allowed.account_failures > 0));
     let handle = new_handle();
     parts
         .ceremonies
@@ -174,16 +183,18 @@ pub async fn login_start(
     Ok((handle, response))
 }
 
-/// Login, second message: the user id when the password was right and the account usable.
-/// A failure counts towards `ip`'s delays; a success clears them for this account.
-/// The caller audits a success with the session it creates; every failure is audited here.
+/// Login, second message: the user id and the password generation the login started with,
+/// when the password was right and the account usable (the session must be created on that
+/// generation: [`crate::sessions::Sessions::create`]). A failure counts towards `ip`'s
+/// delays; a success clears them for this account. The caller audits a success with the
+/// session it creates; every failure is audited here.
 pub async fn login_finish(
     parts: Parts<'_>,
     ip: IpAddr,
     handle: &str,
     finalization: &str,
     context: &Context,
-) -> Result<Uuid, Error> {
+) -> Result<(Uuid, i64), Error> {
     let failed = |user: Uuid, reason: &'static str| {
         let mut entry = Record::new(context, Actor::Anonymous, Action::Login, Outcome::Failure)
             .detail("reason", reason);
@@ -202,10 +213,18 @@ pub async fn login_finish(
     };
     let split = stored
         .len()
-        .checked_sub(16 + 32)
+        .checked_sub(32 + 16 + 8 + 1)
         .ok_or(Error::AuthenticationFailed)?;
     let (state, rest) = stored.split_at(split);
-    let (index, user) = rest.split_at(32);
+    let (index, rest) = rest.split_at(32);
+    let (user, rest) = rest.split_at(16);
+    let (generation, had_failures) = rest.split_at(8);
+    let generation = i64::from_be_bytes(
+        generation
+            .try_into()
+            .map_err(|_| Error::AuthenticationFailed)?,
+    );
+    let had_failures = had_failures != [0];
     let state = op::LoginState::from_bytes(state)
         .map_err(|_| Error::Unavailable("corrupt login state".into()))?;
     let index = BlindIndex(<[u8; 32]>::try_from(index).map_err(|_| Error::AuthenticationFailed)?);
@@ -214,8 +233,10 @@ pub async fn login_finish(
     let result = op::login_finish(state, finalization);
     match result {
         Ok(_session_key) if !user.is_nil() => {
-            parts.throttle.succeeded(ip, &index).await?;
-            Ok(user)
+            if had_failures {
+                parts.throttle.succeeded(ip, &index).await?;
+            }
+            Ok((user, generation))
         }
         other => {
             let now = OffsetDateTime::now_utc();

@@ -9,8 +9,11 @@
 //! 2. [`start`]: a usable token starts an OPAQUE registration for its account (not spent yet:
 //!    a failed finish can start again from the same link).
 //! 3. [`finish`]: in one transaction the token is spent (every other token of the account
-//!    retired), the new record stored, the address marked verified (the link proved it),
-//!    every session ended and `user.password_reset` audited.
+//!    retired), the new record stored (its password generation bumped, so a login begun with
+//!    the old password cannot finish), the address marked verified (the link proved it),
+//!    every session ended, every OAuth refresh and access token the account holds revoked
+//!    (whoever held the account may have authorised a relying party; consents stay, so the
+//!    user signs in again without a new consent), and `user.password_reset` audited.
 //!
 //! A second factor is untouched: an account with TOTP still needs its code at the next login.
 
@@ -39,7 +42,8 @@ pub const RESET_COOLDOWN: Duration = Duration::minutes(1);
 
 /// Queues a reset link to `address` when it belongs to an active account that was not sent
 /// one within [`RESET_COOLDOWN`]; every case is audited (`user.password_reset_requested`:
-/// success, or failure with reason `unknown_account`, `disabled` or `cooldown`).
+/// success, or failure with reason `unknown_account`, `disabled` or `cooldown`). Anyone can
+/// ask, so the actor is always anonymous; the account is the target.
 pub async fn request(
     parts: Parts<'_>,
     link_base: &str,
@@ -50,20 +54,20 @@ pub async fn request(
     let index = BlindIndex::of(parts.index_key, address);
     let mut tx = parts.pool.begin().await?;
     let account = password_resets::lock_account(&mut tx, &index.0).await?;
-    let refused = |actor, reason| {
+    let refused = |reason| {
         Record::new(
             context,
-            actor,
+            Actor::Anonymous,
             Action::PasswordResetRequested,
             Outcome::Failure,
         )
         .detail("reason", reason)
     };
     let entry = match account {
-        None => refused(Actor::Anonymous, "unknown_account"),
-        Some((user, false, _)) => refused(Actor::User(user), "disabled").target("user", user),
+        None => refused("unknown_account"),
+        Some((user, false, _)) => refused("disabled").target("user", user),
         Some((user, true, Some(last))) if now < last + RESET_COOLDOWN => {
-            refused(Actor::User(user), "cooldown").target("user", user)
+            refused("cooldown").target("user", user)
         }
         Some((user, true, _)) => {
             let token = Token::generate();
@@ -84,7 +88,7 @@ pub async fn request(
             .map_err(|e| Error::Unavailable(format!("password reset mail: {e}")))?;
             Record::new(
                 context,
-                Actor::User(user),
+                Actor::Anonymous,
                 Action::PasswordResetRequested,
                 Outcome::Success,
             )
@@ -156,6 +160,7 @@ pub async fn finish(
         .sessions
         .revoke_all_except(&mut tx, user, None, now)
         .await?;
+    let grants = crate::store::oauth::revoke_user_tokens(&mut tx, user, None, now).await?;
     let entry = Record::new(
         context,
         Actor::User(user),
@@ -163,7 +168,8 @@ pub async fn finish(
         Outcome::Success,
     )
     .target("user", user)
-    .detail("sessions_ended", ended.len());
+    .detail("sessions_ended", ended.len())
+    .detail("refresh_tokens_revoked", grants);
     parts.audit.append(&mut tx, &entry, now).await?;
     let ended = parts.sessions.forget(ended, now).await?;
     tx.commit().await?;

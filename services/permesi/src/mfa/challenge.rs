@@ -30,16 +30,25 @@ pub struct Pending {
     pub attempts: u8,
     /// Unix time the challenge ends.
     pub expires_at: i64,
+    /// For a password login, the password generation it started with (the session needs it).
+    #[serde(default)]
+    pub password_generation: Option<i64>,
 }
 
 impl Pending {
     /// A challenge for `user` after `methods`.
-    pub fn new(user: Uuid, methods: &[AuthMethod], now: OffsetDateTime) -> Self {
+    pub fn new(
+        user: Uuid,
+        methods: &[AuthMethod],
+        password_generation: Option<i64>,
+        now: OffsetDateTime,
+    ) -> Self {
         Self {
             user,
             methods: methods.iter().map(|m| m.as_str().to_owned()).collect(),
             attempts: 0,
             expires_at: (now + TTL).unix_timestamp(),
+            password_generation,
         }
     }
 
@@ -135,7 +144,7 @@ mod tests {
     async fn single_use_with_a_bounded_number_of_retries() {
         let store = EphemeralStore::new(None, "t:");
         let now = OffsetDateTime::now_utc();
-        let pending = Pending::new(Uuid::now_v7(), &[AuthMethod::Pwd], now);
+        let pending = Pending::new(Uuid::now_v7(), &[AuthMethod::Pwd], Some(3), now);
         let id = open(&store, &pending).await.unwrap();
         let taken = take(&store, &id, now).await.unwrap().unwrap();
         assert_eq!(taken, pending);
@@ -154,7 +163,7 @@ mod tests {
     async fn expired_and_malformed_ids_are_unknown() {
         let store = EphemeralStore::new(None, "t:");
         let now = OffsetDateTime::now_utc();
-        let pending = Pending::new(Uuid::now_v7(), &[AuthMethod::Hwk], now);
+        let pending = Pending::new(Uuid::now_v7(), &[AuthMethod::Hwk], None, now);
         let id = open(&store, &pending).await.unwrap();
         assert_eq!(take(&store, &id, now + TTL).await.unwrap(), None);
         assert_eq!(take(&store, "../x", now).await.unwrap(), None);

@@ -345,9 +345,20 @@ impl SigningKeys {
             .ok_or_else(|| Error::Unavailable("no signing key".into()))?;
         let mut others = Vec::with_capacity(self.jws.len());
         for signer in &self.jws {
-            let versions: Vec<KeyVersion> = signer
-                .versions()
-                .await?
+            // One unreadable ES256 or RS256 key leaves that algorithm out (its clients get a
+            // 503, never another algorithm) instead of taking EdDSA and the JWKS down with it.
+            let versions = match signer.versions().await {
+                Ok(versions) => versions,
+                Err(e) => {
+                    tracing::warn!(
+                        alg = signer.algorithm().jose_name(),
+                        error = %e,
+                        "signing key unavailable; algorithm left out"
+                    );
+                    continue;
+                }
+            };
+            let versions: Vec<KeyVersion> = versions
                 .into_iter()
                 .map(|v| KeyVersion {
                     version: v.version,

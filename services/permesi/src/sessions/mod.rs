@@ -336,6 +336,7 @@ impl Sessions {
         &self,
         user_id: Uuid,
         methods: &[AuthMethod],
+        password_generation: Option<i64>,
         user_agent: Option<&str>,
         context: &Context,
         now: OffsetDateTime,
@@ -372,6 +373,7 @@ impl Sessions {
             &value.hash(),
             user_agent.as_deref(),
             context.client_ip,
+            password_generation,
         )
         .await?
         .ok_or(SessionError::UnknownUser)?;

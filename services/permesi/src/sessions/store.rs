@@ -63,6 +63,7 @@ pub(super) async fn insert(
     hash: &[u8; 32],
     user_agent: Option<&str>,
     client_ip: Option<IpAddr>,
+    password_generation: Option<i64>,
 ) -> Result<Option<Session>, SessionError> {
     let methods: Vec<&str> = session.auth_methods.iter().map(|m| m.as_str()).collect();
     // INET is bound as text: the workspace's sqlx has no IP network type enabled.
@@ -71,6 +72,7 @@ pub(super) async fn insert(
          idle_expires_at, absolute_expires_at, user_agent, client_ip, auth_methods) \
          SELECT $1, $2, u.id, $4, $4, $5, $6, $7, $8::inet, $9 \
          FROM users u WHERE u.id = $3 AND u.status = 'active' \
+           AND ($10::bigint IS NULL OR u.password_generation = $10) \
          RETURNING id, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at, \
                    auth_methods",
     )
@@ -83,6 +85,7 @@ pub(super) async fn insert(
     .bind(user_agent)
     .bind(client_ip.map(|ip| ip.to_string()))
     .bind(&methods)
+    .bind(password_generation)
     .fetch_optional(db)
     .await?;
     row.as_ref().map(self::session).transpose()

@@ -107,6 +107,7 @@ impl Env {
             .create(
                 user,
                 &[AuthMethod::Pwd],
+                None,
                 Some(UA),
                 &ctx(Some("203.0.113.7".parse().unwrap())),
                 now,
@@ -598,6 +599,7 @@ async fn list_shows_active_sessions_only_and_no_secrets() {
         .create(
             user,
             &[AuthMethod::Pwd, AuthMethod::Otp, AuthMethod::Pwd],
+            None,
             Some("ua\u{7}\nwith controls"),
             &ctx(Some(ip)),
             now + Duration::seconds(1),
@@ -659,11 +661,21 @@ async fn unknown_and_disabled_accounts_get_no_session() {
     let now = t0();
     let unknown = env
         .plain
-        .create(Uuid::now_v7(), &[AuthMethod::Pwd], None, &ctx(None), now)
+        .create(
+            Uuid::now_v7(),
+            &[AuthMethod::Pwd],
+            None,
+            None,
+            &ctx(None),
+            now,
+        )
         .await;
     assert!(matches!(unknown, Err(SessionError::UnknownUser)));
     let user = env.user().await;
-    let none = env.plain.create(user, &[], None, &ctx(None), now).await;
+    let none = env
+        .plain
+        .create(user, &[], None, None, &ctx(None), now)
+        .await;
     assert_eq!(none.unwrap_err().code(), "invalid");
 
     let (_, cookie) = env.login(user, now).await;
@@ -685,9 +697,28 @@ async fn unknown_and_disabled_accounts_get_no_session() {
     assert_eq!(env.cached.authenticate(&cookie, due).await.unwrap(), None);
     let disabled = env
         .plain
-        .create(user, &[AuthMethod::Pwd], None, &ctx(None), now)
+        .create(user, &[AuthMethod::Pwd], None, None, &ctx(None), now)
         .await;
     assert!(matches!(disabled, Err(SessionError::UnknownUser)));
+    // A login carries the password generation it started with: once the password changed
+    // (generation bumped), it gets no session.
+    sqlx::query(
+        "UPDATE users SET status = 'active', password_generation = password_generation + 1 \
+         WHERE id = $1",
+    )
+    .bind(user)
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    let stale = env
+        .plain
+        .create(user, &[AuthMethod::Pwd], Some(0), None, &ctx(None), now)
+        .await;
+    assert!(matches!(stale, Err(SessionError::UnknownUser)));
+    env.plain
+        .create(user, &[AuthMethod::Pwd], Some(1), None, &ctx(None), now)
+        .await
+        .unwrap();
     // Deleting the account deletes its sessions.
     sqlx::query("DELETE FROM users WHERE id = $1")
         .bind(user)

@@ -295,26 +295,40 @@ pub async fn revoke_consent(
     .fetch_optional(&mut *conn)
     .await?;
     if let Some(app) = app {
-        sqlx::query(
-            "UPDATE oauth_refresh_tokens SET revoked_at = $3 \
-             WHERE user_id = $1 AND application_id = $2 AND revoked_at IS NULL",
-        )
-        .bind(user)
-        .bind(app)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query(
-            "UPDATE oauth_access_tokens SET revoked_at = $3 \
-             WHERE user_id = $1 AND application_id = $2 AND revoked_at IS NULL",
-        )
-        .bind(user)
-        .bind(app)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+        revoke_user_tokens(conn, user, Some(app), now).await?;
     }
     Ok(app)
+}
+
+/// Revokes the user's refresh tokens and recorded access tokens, for one application or (with
+/// `None`) for all of them; returns how many refresh tokens were live.
+pub async fn revoke_user_tokens(
+    conn: &mut PgConnection,
+    user: Uuid,
+    application: Option<Uuid>,
+    now: OffsetDateTime,
+) -> Result<u64, sqlx::Error> {
+    let refresh = sqlx::query(
+        "UPDATE oauth_refresh_tokens SET revoked_at = $3 \
+         WHERE user_id = $1 AND ($2::uuid IS NULL OR application_id = $2) \
+           AND revoked_at IS NULL",
+    )
+    .bind(user)
+    .bind(application)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE oauth_access_tokens SET revoked_at = $3 \
+         WHERE user_id = $1 AND ($2::uuid IS NULL OR application_id = $2) \
+           AND revoked_at IS NULL",
+    )
+    .bind(user)
+    .bind(application)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(refresh.rows_affected())
 }
 
 /// What a code (or a refresh token) carries about the authentication behind it.

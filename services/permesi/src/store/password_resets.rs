@@ -5,20 +5,27 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// The account behind an email index, locked until the transaction ends (two requests for
-/// one account queue up, so the cooldown holds): its id, whether it is active, and when its
-/// newest reset token was made.
+/// one account queue up), with whether it is active, and when its newest reset token was
+/// made. The newest token is read by a second statement after the lock is held, so a request
+/// that waited sees the token the one before it committed and the cooldown holds.
 pub async fn lock_account(
     conn: &mut PgConnection,
     index: &[u8; 32],
 ) -> sqlx::Result<Option<(Uuid, bool, Option<OffsetDateTime>)>> {
-    sqlx::query_as(
-        "SELECT u.id, u.status = 'active', \
-                (SELECT max(created_at) FROM password_reset_tokens t WHERE t.user_id = u.id) \
-         FROM users u WHERE u.email_index = $1 FOR UPDATE OF u",
-    )
-    .bind(index.as_slice())
-    .fetch_optional(&mut *conn)
-    .await
+    let account: Option<(Uuid, bool)> =
+        sqlx::query_as("SELECT id, status = 'active' FROM users WHERE email_index = $1 FOR UPDATE")
+            .bind(index.as_slice())
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some((user, active)) = account else {
+        return Ok(None);
+    };
+    let newest: Option<OffsetDateTime> =
+        sqlx::query_scalar("SELECT max(created_at) FROM password_reset_tokens WHERE user_id = $1")
+            .bind(user)
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(Some((user, active, newest)))
 }
 
 /// Stores a new token.

@@ -16,6 +16,9 @@ pub struct Account {
     pub active: bool,
     /// An unverified account cannot log in.
     pub verified: bool,
+    /// Bumped by every password change or reset; a login must finish on the generation it
+    /// started with.
+    pub password_generation: i64,
 }
 
 /// The account with this email index, if any.
@@ -23,19 +26,22 @@ pub async fn find_by_index(
     pool: &PgPool,
     index: &BlindIndex,
 ) -> Result<Option<Account>, sqlx::Error> {
-    let row: Option<(Uuid, Vec<u8>, String, bool)> = sqlx::query_as(
-        "SELECT id, opaque_record, status, email_verified_at IS NOT NULL
+    let row: Option<(Uuid, Vec<u8>, String, bool, i64)> = sqlx::query_as(
+        "SELECT id, opaque_record, status, email_verified_at IS NOT NULL, password_generation
          FROM users WHERE email_index = $1",
     )
     .bind(index.0.as_slice())
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(id, opaque_record, status, verified)| Account {
-        id,
-        opaque_record,
-        active: status == "active",
-        verified,
-    }))
+    Ok(row.map(
+        |(id, opaque_record, status, verified, password_generation)| Account {
+            id,
+            opaque_record,
+            active: status == "active",
+            verified,
+            password_generation,
+        },
+    ))
 }
 
 /// The id and sealed email of the account with this index, if any.
@@ -92,17 +98,21 @@ pub async fn index_of(pool: &PgPool, id: Uuid) -> Result<Option<BlindIndex>, sql
     Ok(row.and_then(|(bytes,)| <[u8; 32]>::try_from(bytes).ok().map(BlindIndex)))
 }
 
-/// Replaces the OPAQUE registration record (a password change).
+/// Replaces the OPAQUE registration record (a password change or reset) and bumps the
+/// password generation, so that logins started with the old record cannot finish.
 pub async fn set_record(
     db: impl sqlx::PgExecutor<'_>,
     id: Uuid,
     opaque_record: &[u8],
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE users SET opaque_record = $2, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(opaque_record)
-        .execute(db)
-        .await?;
+    let done = sqlx::query(
+        "UPDATE users SET opaque_record = $2, password_generation = password_generation + 1, \
+         updated_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .bind(opaque_record)
+    .execute(db)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -117,21 +127,33 @@ pub async fn is_active(db: impl sqlx::PgExecutor<'_>, user: Uuid) -> Result<bool
     Ok(active.unwrap_or(false))
 }
 
-/// Slugs of the live organizations whose only owner is `user`, with those organizations' rows
-/// locked until the transaction ends (the lock the last-owner rule takes), so a concurrent
-/// demotion or departure cannot slip between the check and the deletion.
+/// Slugs of the live organizations whose only owner is `user`. Every live organization the
+/// user owns is locked first (the lock the last-owner rule takes, in id order), and the owners
+/// are counted by a second statement, which sees whatever a demotion or departure committed
+/// while this one waited for the locks.
 pub async fn sole_ownerships(
     conn: &mut sqlx::PgConnection,
     user: Uuid,
 ) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT o.slug FROM orgs o JOIN org_members m ON m.org_id = o.id \
+    let owned: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT o.id FROM orgs o JOIN org_members m ON m.org_id = o.id \
          WHERE m.user_id = $1 AND m.role = 'owner' AND o.deleted_at IS NULL \
-           AND NOT EXISTS (SELECT 1 FROM org_members x \
-                           WHERE x.org_id = o.id AND x.role = 'owner' AND x.user_id <> $1) \
-         ORDER BY o.slug FOR UPDATE OF o",
+         ORDER BY o.id FOR UPDATE OF o",
     )
     .bind(user)
+    .fetch_all(&mut *conn)
+    .await?;
+    if owned.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_scalar(
+        "SELECT o.slug FROM orgs o WHERE o.id = ANY($2) \
+           AND NOT EXISTS (SELECT 1 FROM org_members x \
+                           WHERE x.org_id = o.id AND x.role = 'owner' AND x.user_id <> $1) \
+         ORDER BY o.slug",
+    )
+    .bind(user)
+    .bind(&owned)
     .fetch_all(&mut *conn)
     .await
 }

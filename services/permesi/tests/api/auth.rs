@@ -496,6 +496,38 @@ async fn failed_logins_slow_down_that_address_for_known_and_unknown_accounts_ali
 }
 
 #[tokio::test]
+async fn a_successful_login_clears_the_failures_before_it() {
+    let stack = Stack::start_with(|s| Settings {
+        login_free_failures: 2,
+        login_delay_base_secs: 600,
+        ..s
+    })
+    .await;
+    let email = "pia@example.com";
+    assert_eq!(
+        stack.signup(email, PASSWORD).await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        stack.verify_latest_link().await.status(),
+        StatusCode::NO_CONTENT
+    );
+    // Two free failures, then the right password: the counter starts again, so two more
+    // failures are still free and the right password still works (without the reset the
+    // fourth failure would have started a ten-minute delay).
+    for _ in 0..2 {
+        for _ in 0..2 {
+            let failed = stack.login(email, b"wrong guess").await;
+            assert_eq!(failed.status(), StatusCode::UNAUTHORIZED);
+        }
+        assert_eq!(
+            stack.login(email, PASSWORD).await.status(),
+            StatusCode::NO_CONTENT
+        );
+    }
+}
+
+#[tokio::test]
 async fn resend_sends_a_new_link_that_verifies_and_respects_the_cooldown() {
     let stack = Stack::start_with(|s| Settings {
         email_resend_cooldown_secs: 0,

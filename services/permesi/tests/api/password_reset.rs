@@ -117,6 +117,32 @@ async fn session_status(stack: &Stack, cookie: &str) -> StatusCode {
         .status()
 }
 
+/// The start of a password login and the client's finalization, not yet sent: the body of
+/// `/v1/auth/opaque/login/finish`.
+async fn begin_login(stack: &Stack, email: &str, password: &[u8]) -> Value {
+    let (state, request) = oc::login_start(password).unwrap();
+    let admission = stack.admission("login").await;
+    let started: Value = stack
+        .post(
+            "/v1/auth/opaque/login/start",
+            Some(&admission),
+            &json!({ "email": email, "request": request }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let finalization = oc::login_finish_with(
+        state,
+        started["response"].as_str().unwrap(),
+        password,
+        Params::insecure_fast(),
+    )
+    .unwrap()
+    .finalization;
+    json!({ "login_id": started["login_id"], "finalization": finalization })
+}
+
 #[tokio::test]
 async fn a_reset_link_replaces_the_password_once_and_ends_every_session() {
     let stack = Stack::start().await;
@@ -158,11 +184,28 @@ async fn a_reset_link_replaces_the_password_once_and_ends_every_session() {
         assert_eq!(code(response).await, "invalid_or_expired_token");
     }
 
+    // A login with the old password, started before the reset and finished after it, gets
+    // no session.
+    let pending = begin_login(&stack, email, PASSWORD).await;
+
     // The link works once: the new password replaces the old and both sessions end.
     assert_eq!(
         reset(&stack, &token, NEW_PASSWORD).await.status(),
         StatusCode::NO_CONTENT
     );
+    let late = stack
+        .post("/v1/auth/opaque/login/finish", None, &pending)
+        .await;
+    assert_eq!(late.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(code(late).await, "authentication_failed");
+    let refused: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'auth.login' AND outcome = 'failure' \
+         AND detail::jsonb ->> 'reason' = 'account_changed'",
+    )
+    .fetch_one(&stack.pool().await)
+    .await
+    .unwrap();
+    assert_eq!(refused, 1);
     assert_eq!(
         session_status(&stack, &laptop).await,
         StatusCode::UNAUTHORIZED
