@@ -13,13 +13,13 @@ use utoipa::ToSchema;
 
 use crate::{
     app::AppState,
-    audit::Context,
+    audit::{Action, Actor, Context, Outcome, Record},
     auth,
     error::Error,
     identity::email::{BlindIndex, Email},
     sessions::AuthMethod,
     store::users,
-    verification::{ResendOutcome, VerificationError},
+    verification::VerificationError,
 };
 
 /// OPAQUE registration request (RFC 9807 `RegistrationRequest`, base64url without padding).
@@ -237,8 +237,9 @@ pub async fn verify_email(
     }
 }
 
-/// Sends a new verification link (at most one per cooldown). Answers `202` in every case, so
-/// it cannot be used to learn whether an address has an account.
+/// Sends a new verification link (at most one per cooldown). Answers `202` at once in every
+/// case and does the work afterwards, so neither the answer nor its timing tells whether the
+/// address has an account, or an unverified one.
 #[utoipa::path(post, path = "/v1/auth/resend-verification", tag = "auth",
     request_body = ResendVerification,
     params(("x-permesi-admission" = String, Header, description = "Admission token for `resend_verification` from genesis")),
@@ -249,24 +250,40 @@ pub async fn resend_verification(
     Json(body): Json<ResendVerification>,
 ) -> Result<impl IntoResponse, Error> {
     if let Ok(address) = Email::parse(&body.email) {
-        let index = BlindIndex::of(&state.email_index, &address);
-        if let Some((user, false)) = users::email_of_index(&state.pool, &index).await? {
-            match state
-                .verification
-                .resend(user, &address, &context, OffsetDateTime::now_utc())
-                .await
-            {
-                // Every outcome answers the same, so none can be told apart.
-                Ok(
-                    ResendOutcome::Queued
-                    | ResendOutcome::AlreadyVerified
-                    | ResendOutcome::CoolingDown { .. },
-                ) => {}
-                Err(e) => return Err(Error::Unavailable(format!("verification: {e}"))),
+        tokio::spawn(async move {
+            if let Err(e) = resend_in_background(&state, &address, &context).await {
+                tracing::warn!(error = %e, "verification resend failed");
             }
-        }
+        });
     }
     Ok((StatusCode::ACCEPTED, Json(CHECK_EMAIL)))
+}
+
+/// The work of [`resend_verification`], after its answer. An address without an account is
+/// audited as a failed resend (reason `unknown_account`); the others by
+/// [`crate::verification::EmailVerification::resend`].
+async fn resend_in_background(
+    state: &AppState,
+    address: &Email,
+    context: &Context,
+) -> Result<(), Error> {
+    let now = OffsetDateTime::now_utc();
+    let index = BlindIndex::of(&state.email_index, address);
+    let Some((user, _)) = users::email_of_index(&state.pool, &index).await? else {
+        let record = Record::new(
+            context,
+            Actor::Anonymous,
+            Action::VerificationResent,
+            Outcome::Failure,
+        )
+        .detail("reason", "unknown_account");
+        state.audit.append_alone(&state.pool, &record, now).await?;
+        return Ok(());
+    };
+    match state.verification.resend(user, address, context, now).await {
+        Ok(_) | Err(VerificationError::UnknownUser) => Ok(()),
+        Err(e) => Err(Error::Unavailable(format!("verification: {e}"))),
+    }
 }
 
 /// An address to send a password reset link to.

@@ -205,7 +205,10 @@ impl EmailVerification {
         Ok(())
     }
 
-    /// Issues again, unless `user` is verified or asked less than the cooldown ago.
+    /// Issues again, unless `user` is verified or asked less than the cooldown ago. Every
+    /// outcome is audited (`user.verification_resent`: success, or failure with reason
+    /// `already_verified` or `cooldown`); anyone can ask, so the actor is anonymous and the
+    /// account the target.
     pub async fn resend(
         &self,
         user: Uuid,
@@ -217,30 +220,44 @@ impl EmailVerification {
         let verified_at = store::lock_user(&mut tx, user)
             .await?
             .ok_or(VerificationError::UnknownUser)?;
-        if verified_at.is_some() {
-            return Ok(ResendOutcome::AlreadyVerified);
-        }
-        if let Some(last) = store::newest_token_at(&mut tx, user).await? {
-            let wait = last + self.policy.cooldown - now;
-            if wait.is_positive() {
-                let secs = wait.whole_seconds() + i64::from(wait.subsec_nanoseconds() > 0);
-                return Ok(ResendOutcome::CoolingDown {
-                    retry_after_secs: u64::try_from(secs.max(1)).unwrap_or(1),
-                });
+        let outcome = if verified_at.is_some() {
+            ResendOutcome::AlreadyVerified
+        } else {
+            match store::newest_token_at(&mut tx, user).await? {
+                Some(last) if (last + self.policy.cooldown - now).is_positive() => {
+                    let wait = last + self.policy.cooldown - now;
+                    let secs = wait.whole_seconds() + i64::from(wait.subsec_nanoseconds() > 0);
+                    ResendOutcome::CoolingDown {
+                        retry_after_secs: u64::try_from(secs.max(1)).unwrap_or(1),
+                    }
+                }
+                _ => ResendOutcome::Queued,
             }
-        }
-        self.issue_in(&mut tx, user, address, now).await?;
-        let record = Record::new(
+        };
+        let (result, reason) = match outcome {
+            ResendOutcome::Queued => {
+                self.issue_in(&mut tx, user, address, now).await?;
+                (Outcome::Success, None)
+            }
+            ResendOutcome::AlreadyVerified => (Outcome::Failure, Some("already_verified")),
+            ResendOutcome::CoolingDown { .. } => (Outcome::Failure, Some("cooldown")),
+        };
+        let mut record = Record::new(
             context,
-            Actor::User(user),
+            Actor::Anonymous,
             Action::VerificationResent,
-            Outcome::Success,
+            result,
         )
         .target("user", user);
+        if let Some(reason) = reason {
+            record = record.detail("reason", reason);
+        }
         self.audit.append(&mut tx, &record, now).await?;
         tx.commit().await?;
-        self.wake.notify_one();
-        Ok(ResendOutcome::Queued)
+        if outcome == ResendOutcome::Queued {
+            self.wake.notify_one();
+        }
+        Ok(outcome)
     }
 
     /// Consumes `presented` and marks its user's address verified; returns the user. Both

@@ -573,7 +573,23 @@ async fn resend_sends_a_new_link_that_verifies_and_respects_the_cooldown() {
         )
         .await;
     assert_eq!(cooling.status(), StatusCode::ACCEPTED);
+    // The resend is handled after the answer: wait (bounded) for its audit entry.
     let pool = sqlx::PgPool::connect(&stack.database_url).await.unwrap();
+    let mut reasons: Vec<Option<String>> = Vec::new();
+    for _ in 0..500 {
+        reasons = sqlx::query_scalar(
+            "SELECT detail::jsonb ->> 'reason' FROM audit_log \
+             WHERE action = 'user.verification_resent'",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        if !reasons.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(reasons, [Some("cooldown".to_owned())]);
     let (mails,): (i64,) = sqlx::query_as("SELECT count(*) FROM email_outbox")
         .fetch_one(&pool)
         .await
