@@ -143,33 +143,28 @@ pub async fn rename(
     Ok(done.rows_affected() == 1)
 }
 
-/// Soft-deletes a live organization and everything under it: applications, then
-/// non-production environments, production, projects (the order the environment rules
-/// require), then the organization, and withdraws its open invitations.
+/// Soft-deletes a live organization and everything under it (its projects through
+/// [`super::projects::soft_delete_all`]), then the organization, and withdraws its open
+/// invitations.
 pub async fn soft_delete(
     conn: &mut PgConnection,
     id: Uuid,
     now: OffsetDateTime,
 ) -> Result<bool, Error> {
-    for sql in [
-        "UPDATE applications SET deleted_at = $2 WHERE deleted_at IS NULL AND environment_id IN \
-         (SELECT e.id FROM environments e JOIN projects p ON p.id = e.project_id \
-          WHERE p.org_id = $1)",
-        "UPDATE environments SET deleted_at = $2 WHERE deleted_at IS NULL \
-         AND tier <> 'production' AND project_id IN (SELECT id FROM projects WHERE org_id = $1)",
-        "UPDATE environments SET deleted_at = $2 WHERE deleted_at IS NULL \
-         AND project_id IN (SELECT id FROM projects WHERE org_id = $1)",
-        "UPDATE projects SET deleted_at = $2 WHERE deleted_at IS NULL AND org_id = $1",
+    let projects: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM projects WHERE org_id = $1 AND deleted_at IS NULL")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+    super::projects::soft_delete_all(conn, &projects, now).await?;
+    sqlx::query(
         "UPDATE org_invitations SET revoked_at = $2 \
          WHERE org_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL",
-    ] {
-        sqlx::query(sql)
-            .bind(id)
-            .bind(now)
-            .execute(&mut *conn)
-            .await
-            .map_err(constraints::tenancy)?;
-    }
+    )
+    .bind(id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
     let done = sqlx::query(
         "UPDATE orgs SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL",
     )

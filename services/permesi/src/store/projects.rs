@@ -136,29 +136,41 @@ pub async fn soft_delete(
     id: Uuid,
     now: OffsetDateTime,
 ) -> Result<bool, Error> {
+    Ok(soft_delete_all(conn, &[id], now).await? == 1)
+}
+
+/// Soft-deletes the live projects among `ids` with their applications and environments:
+/// applications, then non-production environments, then production (the order the
+/// environment rules require), then the projects. Returns how many projects it deleted.
+pub async fn soft_delete_all(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+    now: OffsetDateTime,
+) -> Result<u64, Error> {
     for sql in [
         "UPDATE applications SET deleted_at = $2 WHERE deleted_at IS NULL AND environment_id IN \
-         (SELECT id FROM environments WHERE project_id = $1)",
+         (SELECT id FROM environments WHERE project_id = ANY($1))",
         "UPDATE environments SET deleted_at = $2 \
-         WHERE project_id = $1 AND deleted_at IS NULL AND tier <> 'production'",
-        "UPDATE environments SET deleted_at = $2 WHERE project_id = $1 AND deleted_at IS NULL",
+         WHERE project_id = ANY($1) AND deleted_at IS NULL AND tier <> 'production'",
+        "UPDATE environments SET deleted_at = $2 WHERE project_id = ANY($1) AND deleted_at IS NULL",
     ] {
         sqlx::query(sql)
-            .bind(id)
+            .bind(ids)
             .bind(now)
             .execute(&mut *conn)
             .await
             .map_err(constraints::tenancy)?;
     }
     let done = sqlx::query(
-        "UPDATE projects SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL",
+        "UPDATE projects SET deleted_at = $2, updated_at = $2 \
+         WHERE id = ANY($1) AND deleted_at IS NULL",
     )
-    .bind(id)
+    .bind(ids)
     .bind(now)
     .execute(&mut *conn)
     .await
     .map_err(constraints::tenancy)?;
-    Ok(done.rows_affected() == 1)
+    Ok(done.rows_affected())
 }
 
 /// Creates an environment. The database refuses a second production (`production_exists`)
