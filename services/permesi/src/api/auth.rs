@@ -194,7 +194,7 @@ pub async fn login_finish(
     headers: HeaderMap,
     Json(body): Json<LoginFinish>,
 ) -> Result<Response, Error> {
-    let (user, generation) = auth::login_finish(
+    let password = auth::login_finish(
         state.auth_parts(),
         ip,
         &body.login_id,
@@ -204,9 +204,10 @@ pub async fn login_finish(
     .await?;
     super::mfa::primary_factor_passed(
         &state,
-        user,
+        password.user,
         &[AuthMethod::Pwd],
-        Some(generation),
+        Some(&password),
+        ip,
         &headers,
         &context,
     )

@@ -12,10 +12,15 @@ use time::{Duration, OffsetDateTime};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use std::net::IpAddr;
+
+use server::client_ip::ClientIp;
+
 use super::session::CurrentSession;
 use crate::{
     app::AppState,
     audit::{Action, Actor, Context, Outcome, Record},
+    auth::PasswordPassed,
     error::Error,
     identity::email::{self, BlindIndex, Email},
     mfa::{challenge, passkeys::PasskeyLine},
@@ -94,33 +99,39 @@ pub async fn start_session(
 }
 
 /// After a primary factor (password or passkey): the session, or — when the user has TOTP
-/// on — the MFA challenge, bound to this browser by its cookie. A password login passes the
-/// password generation it started with; the session (now or after the MFA step) is only
-/// created while the account still has it.
+/// on — the MFA challenge, bound to this browser by its cookie. A password login passes its
+/// [`PasswordPassed`]: the session (now or after the MFA step) is only created on the password
+/// generation the login started with, and the login throttle of the account is cleared only
+/// once the session exists.
 pub async fn primary_factor_passed(
     state: &AppState,
     user: Uuid,
     methods: &[AuthMethod],
-    password_generation: Option<i64>,
+    password: Option<&PasswordPassed>,
+    ip: IpAddr,
     headers: &HeaderMap,
     context: &Context,
 ) -> Result<Response, Error> {
     if !state.mfa.required(user).await? {
-        return start_session(
+        let response = start_session(
             state,
             user,
             methods,
-            password_generation,
+            password.map(|p| p.generation),
             headers,
             context,
             None,
         )
-        .await;
+        .await?;
+        if let Some(p) = password.filter(|p| p.had_failures) {
+            state.throttle.succeeded(ip, &p.index).await?;
+        }
+        return Ok(response);
     }
     let now = OffsetDateTime::now_utc();
     let id = challenge::open(
         &state.ceremonies,
-        &challenge::Pending::new(user, methods, password_generation, now),
+        &challenge::Pending::new(user, methods, password, now),
     )
     .await?;
     let amr: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
@@ -166,6 +177,7 @@ enum SecondFactor {
 
 async fn second_factor(
     state: &AppState,
+    ip: IpAddr,
     headers: &HeaderMap,
     context: &Context,
     code: &str,
@@ -187,7 +199,13 @@ async fn second_factor(
         SecondFactor::Totp => "totp",
         SecondFactor::Recovery => "recovery_code",
     };
+    let account = pending.account_index.map(BlindIndex);
     if !valid {
+        // A wrong code counts in the account's login throttle like a wrong password, so
+        // logging in again does not buy more guesses.
+        if let Some(index) = &account {
+            state.throttle.failed(ip, index, now).await?;
+        }
         let retry = challenge::retry(&state.ceremonies, &id, pending, now).await?;
         let record = Record::new(
             context,
@@ -213,7 +231,7 @@ async fn second_factor(
     let mut methods = pending.methods();
     methods.extend([AuthMethod::Otp, AuthMethod::Mfa]);
     let clear = cookie_header(&challenge::clear_cookie(state.sessions.policy().secure()))?;
-    start_session(
+    let response = start_session(
         state,
         user,
         &methods,
@@ -222,7 +240,11 @@ async fn second_factor(
         context,
         Some(clear),
     )
-    .await
+    .await?;
+    if let Some(index) = &account {
+        state.throttle.succeeded(ip, index).await?;
+    }
+    Ok(response)
 }
 
 /// The second step of a login with a TOTP code (once per code; 5 tries per challenge).
@@ -235,12 +257,14 @@ async fn second_factor(
     ))]
 pub async fn mfa_totp(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     context: Context,
     headers: HeaderMap,
     Json(body): Json<Code>,
 ) -> Result<Response, Error> {
     second_factor(
         &state,
+        ip,
         &headers,
         &context,
         body.code.expose(),
@@ -259,12 +283,14 @@ pub async fn mfa_totp(
     ))]
 pub async fn mfa_recovery(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     context: Context,
     headers: HeaderMap,
     Json(body): Json<Code>,
 ) -> Result<Response, Error> {
     second_factor(
         &state,
+        ip,
         &headers,
         &context,
         body.code.expose(),
@@ -654,6 +680,7 @@ pub struct PasskeyLoginFinish {
     ))]
 pub async fn passkey_login_finish(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     context: Context,
     headers: HeaderMap,
     Json(body): Json<PasskeyLoginFinish>,
@@ -674,5 +701,5 @@ pub async fn passkey_login_finish(
     if !users::is_active(&state.pool, user).await? {
         return Err(Error::AuthenticationFailed);
     }
-    primary_factor_passed(&state, user, &methods, None, &headers, &context).await
+    primary_factor_passed(&state, user, &methods, None, ip, &headers, &context).await
 }

@@ -183,10 +183,24 @@ pub async fn login_start(
     Ok((handle, response))
 }
 
-/// Login, second message: the user id and the password generation the login started with,
-/// when the password was right and the account usable (the session must be created on that
-/// generation: [`crate::sessions::Sessions::create`]). A failure counts towards `ip`'s
-/// delays; a success clears them for this account. The caller audits a success with the
+/// A right password for a usable account: what the rest of the login needs.
+#[derive(Debug, Clone)]
+pub struct PasswordPassed {
+    /// The account.
+    pub user: Uuid,
+    /// The password generation the login started with: the session must be created on it
+    /// ([`crate::sessions::Sessions::create`]).
+    pub generation: i64,
+    /// The account's blind index, the key of its login throttle.
+    pub index: BlindIndex,
+    /// Whether the throttle counted failures for this (address, account) before: the login
+    /// clears them once it has its session (not before a second factor passed, or wrong
+    /// second-factor codes could be tried without end by logging in again).
+    pub had_failures: bool,
+}
+
+/// Login, second message: [`PasswordPassed`] when the password was right and the account
+/// usable. A failure counts towards `ip`'s delays. The caller audits a success with the
 /// session it creates; every failure is audited here.
 pub async fn login_finish(
     parts: Parts<'_>,
@@ -194,7 +208,7 @@ pub async fn login_finish(
     handle: &str,
     finalization: &str,
     context: &Context,
-) -> Result<(Uuid, i64), Error> {
+) -> Result<PasswordPassed, Error> {
     let failed = |user: Uuid, reason: &'static str| {
         let mut entry = Record::new(context, Actor::Anonymous, Action::Login, Outcome::Failure)
             .detail("reason", reason);
@@ -232,12 +246,12 @@ pub async fn login_finish(
     // Runs for unknown users too (and fails), so timing does not tell them apart.
     let result = op::login_finish(state, finalization);
     match result {
-        Ok(_session_key) if !user.is_nil() => {
-            if had_failures {
-                parts.throttle.succeeded(ip, &index).await?;
-            }
-            Ok((user, generation))
-        }
+        Ok(_session_key) if !user.is_nil() => Ok(PasswordPassed {
+            user,
+            generation,
+            index,
+            had_failures,
+        }),
         other => {
             let now = OffsetDateTime::now_utc();
             parts.throttle.failed(ip, &index, now).await?;

@@ -33,6 +33,10 @@ pub struct Pending {
     /// For a password login, the password generation it started with (the session needs it).
     #[serde(default)]
     pub password_generation: Option<i64>,
+    /// For a password login, the account's blind index: wrong codes count in its login
+    /// throttle, and the session clears it.
+    #[serde(default)]
+    pub account_index: Option<[u8; 32]>,
 }
 
 impl Pending {
@@ -40,7 +44,7 @@ impl Pending {
     pub fn new(
         user: Uuid,
         methods: &[AuthMethod],
-        password_generation: Option<i64>,
+        password: Option<&crate::auth::PasswordPassed>,
         now: OffsetDateTime,
     ) -> Self {
         Self {
@@ -48,7 +52,8 @@ impl Pending {
             methods: methods.iter().map(|m| m.as_str().to_owned()).collect(),
             attempts: 0,
             expires_at: (now + TTL).unix_timestamp(),
-            password_generation,
+            password_generation: password.map(|p| p.generation),
+            account_index: password.map(|p| p.index.0),
         }
     }
 
@@ -144,7 +149,17 @@ mod tests {
     async fn single_use_with_a_bounded_number_of_retries() {
         let store = EphemeralStore::new(None, "t:");
         let now = OffsetDateTime::now_utc();
-        let pending = Pending::new(Uuid::now_v7(), &[AuthMethod::Pwd], Some(3), now);
+        let pending = Pending::new(
+            Uuid::now_v7(),
+            &[AuthMethod::Pwd],
+            Some(&crate::auth::PasswordPassed {
+                user: Uuid::now_v7(),
+                generation: 3,
+                index: crate::identity::email::BlindIndex([7; 32]),
+                had_failures: false,
+            }),
+            now,
+        );
         let id = open(&store, &pending).await.unwrap();
         let taken = take(&store, &id, now).await.unwrap().unwrap();
         assert_eq!(taken, pending);

@@ -298,3 +298,34 @@ async fn turning_totp_off_and_new_recovery_codes() {
     let unauthenticated = post(&stack, "/v1/me/totp/enrol", &[], None, &json!({})).await;
     assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn wrong_second_factor_codes_count_in_the_login_throttle() {
+    let stack = Stack::start_with(|s| permesi::config::Settings {
+        login_free_failures: 2,
+        login_delay_base_secs: 600,
+        ..s
+    })
+    .await;
+    let email = "guessed@example.com";
+    let session = logged_in(&stack, email).await;
+    enable_totp(&stack, &session).await;
+    // Someone with the password but not the authenticator: each login gives a new challenge,
+    // but the wrong codes add up in the account's throttle, so logging in again does not buy
+    // more guesses. Two are free; the third starts a ten-minute delay.
+    for _ in 0..3 {
+        let challenge = challenged(&stack, email).await;
+        let wrong = second_factor(&stack, &challenge, "totp", "000000").await;
+        assert_eq!(code(wrong).await, "authentication_failed");
+    }
+    let (_, request) = opaque::client::login_start(PASSWORD).unwrap();
+    let admission = stack.admission("login").await;
+    let slowed = stack
+        .post(
+            "/v1/auth/opaque/login/start",
+            Some(&admission),
+            &json!({ "email": email, "request": request }),
+        )
+        .await;
+    assert_eq!(code(slowed).await, "too_many_attempts");
+}
