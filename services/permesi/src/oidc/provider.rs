@@ -245,9 +245,21 @@ fn validate(
                 .ok_or(("invalid_request", "invalid max_age"))?,
         ),
     };
-    let short = |v: &Option<String>, max: usize| v.as_ref().is_none_or(|v| v.len() <= max);
-    if !short(&q.state, 1024) || !short(&q.nonce, 512) || !short(&q.login_hint, 256) {
-        return Err(("invalid_request", "state, nonce or login_hint is too long"));
+    // Short, and without control characters (PostgreSQL refuses NUL in text and JSON: it
+    // would surface as a 503 instead of this answer).
+    let fits = |v: &Option<String>, max: usize| {
+        v.as_ref()
+            .is_none_or(|v| v.len() <= max && !v.contains(char::is_control))
+    };
+    if !fits(&q.state, 1024)
+        || !fits(&q.nonce, 512)
+        || !fits(&q.login_hint, 256)
+        || !fits(&q.resource, 2048)
+    {
+        return Err((
+            "invalid_request",
+            "state, nonce, login_hint or resource is too long or has control characters",
+        ));
     }
     if let Some(resource) = &q.resource
         && !valid_resource(resource)
@@ -295,8 +307,8 @@ async fn load_request(
         (Zeroizing::new(id.to_owned()), pending, client)
     } else {
         let client = match q.client_id.as_deref() {
-            Some(id) if id.len() <= 64 => oauth::client_by_client_id(&state.pool, id).await?,
-            _ => None,
+            Some(id) => oauth::client_by_client_id(&state.pool, id).await?,
+            None => None,
         };
         let Some(client) = client else {
             return Ok(Err(Authorize::Page(oauth(
@@ -693,7 +705,7 @@ pub async fn authenticate_client(
         (None, Some(None)) => return Err(invalid()),
         (None, None) => form.client_id.clone().ok_or_else(invalid)?,
     };
-    if form.client_id.as_ref().is_some_and(|id| *id != client_id) || client_id.len() > 64 {
+    if form.client_id.as_ref().is_some_and(|id| *id != client_id) {
         return Err(invalid());
     }
     let client = state
@@ -1460,8 +1472,8 @@ pub async fn logout(state: &AppState, q: &LogoutQuery) -> Result<Logout, Error> 
         None => None,
         Some(uri) => {
             let client = match client_id.as_deref() {
-                Some(id) if id.len() <= 64 => oauth::client_by_client_id(&state.pool, id).await?,
-                _ => None,
+                Some(id) => oauth::client_by_client_id(&state.pool, id).await?,
+                None => None,
             };
             let client = client.ok_or_else(|| {
                 oauth(

@@ -179,7 +179,11 @@ impl Operators {
         token: &str,
         now: OffsetDateTime,
     ) -> Result<bool, Error> {
-        if token.is_empty() || token.len() > MAX_TOKEN_LEN || !token.is_ascii() {
+        // Printable ASCII only: the token becomes an HTTP header on the way to Vault.
+        if token.is_empty()
+            || token.len() > MAX_TOKEN_LEN
+            || !token.bytes().all(|b| b.is_ascii_graphic())
+        {
             return Ok(false);
         }
         match &self.authority {

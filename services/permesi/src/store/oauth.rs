@@ -90,11 +90,18 @@ macro_rules! client_query {
     };
 }
 
-/// The live client with this client id.
+/// Longest client id looked up (ours are 32 hex characters).
+const MAX_CLIENT_ID: usize = 64;
+
+/// The live client with this client id. An id that cannot be one (too long, not printable
+/// ASCII: PostgreSQL would refuse a NUL) is unknown without a query.
 pub async fn client_by_client_id(
     pool: &PgPool,
     client_id: &str,
 ) -> Result<Option<Client>, sqlx::Error> {
+    if client_id.len() > MAX_CLIENT_ID || !client_id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Ok(None);
+    }
     let row = sqlx::query(client_query!("a.client_id = $1"))
         .bind(client_id)
         .fetch_optional(pool)

@@ -41,7 +41,9 @@ fn is_b64url_32(text: &str) -> bool {
 /// key material, at most [`MAX_JWKS_BYTES`].
 pub fn validate_jwks(jwks: &Value) -> Result<(), Error> {
     let invalid = || Error::Invalid("invalid_jwks");
-    if jwks.to_string().len() > MAX_JWKS_BYTES {
+    let text = jwks.to_string();
+    // PostgreSQL's JSONB refuses `\u0000`: refused here as bad input, not there as a 503.
+    if text.len() > MAX_JWKS_BYTES || text.contains("\\u0000") {
         return Err(invalid());
     }
     let keys = jwks
@@ -92,6 +94,10 @@ mod tests {
             ),
             (
                 json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "short"}]}),
+                "invalid_jwks",
+            ),
+            (
+                json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": X, "kid": "a\u{0}"}]}),
                 "invalid_jwks",
             ),
             (

@@ -505,6 +505,7 @@ async fn bad_authorization_requests_are_shown_or_answered_at_the_redirect_uri() 
     // Unknown client, or a redirect URI off by one character: shown, never redirected.
     for params in [
         vec![("client_id", "nope")],
+        vec![("client_id", "nope\0")],
         vec![("redirect_uri", "http://127.0.0.1:9/callbacK")],
         vec![("redirect_uri", "http://127.0.0.1:9/callback/")],
         vec![("redirect_uri", "")],
@@ -533,6 +534,7 @@ async fn bad_authorization_requests_are_shown_or_answered_at_the_redirect_uri() 
         (vec![("scope", "openid admin")], "invalid_scope"),
         (vec![("prompt", "none login")], "invalid_request"),
         (vec![("max_age", "-1")], "invalid_request"),
+        (vec![("nonce", "n\0")], "invalid_request"),
     ] {
         let to = location(&http, &authorize_url(&stack, &app, &params), Some(&cookie)).await;
         let q = query(&to);
