@@ -131,6 +131,7 @@ impl AppState {
             client_secrets: &self.client_secrets,
             verification: &self.verification,
             link_base: &self.link_base,
+            clients: &self.oidc.clients,
         }
     }
 }

@@ -875,7 +875,7 @@ pub async fn put_oidc_client(
     Path((org, project, env, app)): Path<(String, String, String, String)>,
     Json(body): Json<OidcClientSettings>,
 ) -> Result<Response, Error> {
-    let client_id = state
+    state
         .tenancy_parts()
         .set_oidc_client(
             caller(&session, &context),
@@ -884,7 +884,6 @@ pub async fn put_oidc_client(
             &state.oidc.keys.algorithms(),
         )
         .await?;
-    state.oidc.clients.forget(&client_id);
     Ok(json(StatusCode::OK, &body))
 }
 

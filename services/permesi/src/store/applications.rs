@@ -223,18 +223,6 @@ pub async fn soft_delete(
     Ok(done.rows_affected() == 1)
 }
 
-/// The stored secret MAC of the live application with this client id, for the token endpoint
-/// (`None` for unknown, deleted or public clients).
-pub async fn secret_mac(pool: &PgPool, client_id: &str) -> Result<Option<Vec<u8>>, sqlx::Error> {
-    let mac: Option<Option<Vec<u8>>> = sqlx::query_scalar(
-        "SELECT client_secret_mac FROM applications WHERE client_id = $1 AND deleted_at IS NULL",
-    )
-    .bind(client_id)
-    .fetch_optional(pool)
-    .await?;
-    Ok(mac.flatten())
-}
-
 /// An application's OIDC client settings.
 pub async fn oidc_settings(
     pool: &PgPool,

@@ -54,6 +54,9 @@ pub struct Parts<'a> {
     pub verification: &'a EmailVerification,
     /// Console origin the invitation links point at.
     pub link_base: &'a str,
+    /// The token endpoint's client cache: a changed, rotated or deleted client is dropped from
+    /// it after the commit, so the change applies at once on this replica.
+    pub clients: &'a crate::oidc::provider::ClientCache,
 }
 
 /// The logged-in caller and where the request came from.
@@ -859,6 +862,7 @@ impl Parts<'_> {
             .detail("client_id", current.client_id.as_str());
         self.audit.append(&mut tx, &entry, now).await?;
         tx.commit().await?;
+        self.clients.forget(&current.client_id);
         Ok(Application {
             name: name.as_str().to_owned(),
             redirect_uris: settings.redirect_uris,
@@ -884,16 +888,15 @@ impl Parts<'_> {
             .ok_or(Error::NotFound)
     }
 
-    /// Replaces an application's OIDC client settings (members and up), audited; returns its
-    /// client id. The ID token algorithm must be one of `algorithms`, those the key backend
-    /// can sign with.
+    /// Replaces an application's OIDC client settings (members and up), audited. The ID token
+    /// algorithm must be one of `algorithms`, those the key backend can sign with.
     pub async fn set_oidc_client(
         &self,
         caller: Caller<'_>,
         path: (&str, &str, &str, &str),
         settings: &super::oidc_client::OidcClientSettings,
         algorithms: &[crate::oidc::keys::Alg],
-    ) -> Result<String, Error> {
+    ) -> Result<(), Error> {
         if !algorithms.contains(&settings.id_token_signed_response_alg) {
             return Err(Error::Invalid("unsupported_id_token_alg"));
         }
@@ -924,7 +927,8 @@ impl Parts<'_> {
             .detail("jwks_keys", keys);
         self.audit.append(&mut tx, &entry, now).await?;
         tx.commit().await?;
-        Ok(application.client_id)
+        self.clients.forget(&application.client_id);
+        Ok(())
     }
 
     /// Soft-deletes an application.
@@ -946,6 +950,7 @@ impl Parts<'_> {
             .detail("client_id", application.client_id.as_str());
         self.audit.append(&mut tx, &entry, now).await?;
         tx.commit().await?;
+        self.clients.forget(&application.client_id);
         Ok(())
     }
 
@@ -974,6 +979,7 @@ impl Parts<'_> {
             .detail("client_id", application.client_id.as_str());
         self.audit.append(&mut tx, &entry, now).await?;
         tx.commit().await?;
+        self.clients.forget(&application.client_id);
         Ok((
             Application {
                 secret_rotated_at: Some(now),

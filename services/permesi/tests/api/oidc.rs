@@ -1490,3 +1490,39 @@ async fn a_leaked_code_cannot_revoke_another_clients_tokens_and_disabled_users_t
     assert_eq!(introspect(&stack, &app, &access).await["active"], false);
     assert_eq!(introspect(&stack, &app, &r1).await["active"], false);
 }
+
+#[tokio::test]
+async fn a_rotated_secret_stops_working_at_once() {
+    let stack = Stack::start().await;
+    let (cookie, app) = setup(&stack).await;
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", "unknown"),
+    ];
+    // The secret is accepted (the grant is not): the client is now in the token endpoint's
+    // cache.
+    let (_, body) = token(&stack, &app, &form).await;
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+    let rotated: Value = reqwest::Client::new()
+        .post(
+            stack
+                .permesi
+                .url("/v1/orgs/acme/projects/shop/environments/prod/applications/web/secret"),
+        )
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (status, body) = token(&stack, &app, &form).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"], "invalid_client");
+    let renewed = App {
+        client_id: app.client_id.clone(),
+        secret: rotated["client_secret"].as_str().unwrap().to_owned(),
+    };
+    let (_, body) = token(&stack, &renewed, &form).await;
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+}
