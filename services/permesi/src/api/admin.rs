@@ -272,14 +272,9 @@ async fn set_status(
         return Err(Error::NotFound);
     }
     let ended = if status == UserStatus::Disabled {
-        Some(
-            state
-                .sessions
-                .revoke_all_except(&mut tx, user, None, now)
-                .await?,
-        )
+        state.sessions.end_all(&mut tx, user, None, now).await?
     } else {
-        None
+        0
     };
     let action = match status {
         UserStatus::Active => Action::AdminUserEnabled,
@@ -287,15 +282,8 @@ async fn set_status(
     };
     let record = Record::new(context, Actor::Operator(operator), action, Outcome::Success)
         .target("user", user)
-        .detail(
-            "sessions_ended",
-            ended.as_ref().map_or(0, crate::sessions::Revocations::len),
-        );
+        .detail("sessions_ended", ended);
     state.audit.append(&mut tx, &record, now).await?;
-    let ended = match ended {
-        Some(ended) => state.sessions.forget(ended, now).await?,
-        None => 0,
-    };
     tx.commit().await?;
     Ok(ended)
 }
@@ -362,10 +350,7 @@ pub async fn end_sessions(
     let operator = elevated(&state, &session, &context).await?;
     let now = OffsetDateTime::now_utc();
     let mut tx = state.pool.begin().await?;
-    let ended = state
-        .sessions
-        .revoke_all_except(&mut tx, user, None, now)
-        .await?;
+    let sessions_ended = state.sessions.end_all(&mut tx, user, None, now).await?;
     let record = Record::new(
         &context,
         Actor::Operator(operator),
@@ -373,9 +358,8 @@ pub async fn end_sessions(
         Outcome::Success,
     )
     .target("user", user)
-    .detail("sessions_ended", ended.len());
+    .detail("sessions_ended", sessions_ended);
     state.audit.append(&mut tx, &record, now).await?;
-    let sessions_ended = state.sessions.forget(ended, now).await?;
     tx.commit().await?;
     Ok(Json(AdminDone { sessions_ended }))
 }

@@ -38,10 +38,7 @@ pub async fn delete_account(
     if users::is_last_operator(&mut tx, user).await? {
         return Err(Error::Conflict("last_operator"));
     }
-    let ended = parts
-        .sessions
-        .revoke_all_except(&mut tx, user, None, now)
-        .await?;
+    let ended = parts.sessions.end_all(&mut tx, user, None, now).await?;
     if !users::delete(&mut tx, user).await? {
         return Err(Error::Unauthenticated);
     }
@@ -52,9 +49,8 @@ pub async fn delete_account(
         Outcome::Success,
     )
     .target("user", user)
-    .detail("sessions_ended", ended.len());
+    .detail("sessions_ended", ended);
     parts.audit.append(&mut tx, &entry, now).await?;
-    let ended = parts.sessions.forget(ended, now).await?;
     tx.commit().await?;
     Ok(ended)
 }

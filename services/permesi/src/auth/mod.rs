@@ -316,7 +316,7 @@ pub async fn password_finish(
     }
     let ended = parts
         .sessions
-        .revoke_all_except(&mut tx, user, Some(keep), now)
+        .end_all(&mut tx, user, Some(keep), now)
         .await?;
     let entry = Record::new(
         context,
@@ -325,9 +325,8 @@ pub async fn password_finish(
         Outcome::Success,
     )
     .target("user", user)
-    .detail("sessions_ended", ended.len());
+    .detail("sessions_ended", ended);
     parts.audit.append(&mut tx, &entry, now).await?;
-    let ended = parts.sessions.forget(ended, now).await?;
     tx.commit().await?;
     Ok(ended)
 }

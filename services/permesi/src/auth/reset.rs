@@ -156,10 +156,7 @@ pub async fn finish(
     if !crate::store::users::set_record(&mut *tx, user, record.as_bytes()).await? {
         return Err(Error::InvalidToken);
     }
-    let ended = parts
-        .sessions
-        .revoke_all_except(&mut tx, user, None, now)
-        .await?;
+    let ended = parts.sessions.end_all(&mut tx, user, None, now).await?;
     let grants = crate::store::oauth::revoke_user_tokens(&mut tx, user, None, now).await?;
     let entry = Record::new(
         context,
@@ -168,10 +165,9 @@ pub async fn finish(
         Outcome::Success,
     )
     .target("user", user)
-    .detail("sessions_ended", ended.len())
+    .detail("sessions_ended", ended)
     .detail("refresh_tokens_revoked", grants);
     parts.audit.append(&mut tx, &entry, now).await?;
-    let ended = parts.sessions.forget(ended, now).await?;
     tx.commit().await?;
     Ok((user, ended))
 }

@@ -10,7 +10,7 @@
 //!   quarter of the idle time when shorter): the idle expiry is counted from the last
 //!   recorded use, so a session may lapse up to that interval earlier than `idle` after its
 //!   last request.
-//! - [`Sessions::revoke`], [`Sessions::revoke_presented`], [`Sessions::revoke_all_except`]
+//! - [`Sessions::revoke`], [`Sessions::revoke_presented`], [`Sessions::end_all`]
 //!   (password change, operators; in the caller's transaction) and [`Sessions::list`] (active
 //!   sessions, no secrets). Logins and revocations are audited in the transaction that makes
 //!   them.
@@ -274,24 +274,6 @@ pub struct SessionInfo {
     pub auth_methods: Vec<AuthMethod>,
 }
 
-/// Sessions revoked in a transaction, to drop from the cache once it commits
-/// ([`Sessions::forget`]).
-#[must_use = "pass to Sessions::forget before the transaction commits"]
-#[derive(Debug)]
-pub struct Revocations(Vec<store::Revoked>);
-
-impl Revocations {
-    /// How many sessions were revoked.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether none was.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
 /// Creates, checks, lists and revokes sessions, auditing each login and revocation in the
 /// transaction that makes it. Cheap to clone.
 #[derive(Clone)]
@@ -509,30 +491,21 @@ impl Sessions {
         Ok(!revoked.is_empty())
     }
 
-    /// Revokes every active session of `user_id` but `keep` on `conn`, the caller's
-    /// transaction (password change, an operator ending a user's sessions), which also writes
-    /// the audit entry. Before it commits, pass the result to [`Sessions::forget`].
-    pub async fn revoke_all_except(
+    /// Ends every active session of `user_id` but `keep` on `conn`, the caller's transaction
+    /// (password change or reset, account deletion, an operator disabling a user or ending
+    /// their sessions), which also writes the audit entry; returns how many ended. The cache
+    /// markers are written here, before the caller commits: an error means the transaction
+    /// must not commit (fail closed: a cached session never outlives a committed revocation).
+    pub async fn end_all(
         &self,
         conn: &mut sqlx::PgConnection,
         user_id: Uuid,
         keep: Option<SessionId>,
         now: OffsetDateTime,
-    ) -> Result<Revocations, SessionError> {
-        Ok(Revocations(
-            store::revoke_all_except(conn, user_id, keep, now).await?,
-        ))
-    }
-
-    /// Marks revocations in the cache, before their transaction commits; returns how many
-    /// sessions they end. An error means the transaction must not commit (fail closed).
-    pub async fn forget(
-        &self,
-        revocations: Revocations,
-        now: OffsetDateTime,
     ) -> Result<u64, SessionError> {
-        self.invalidate(&revocations.0, now).await?;
-        Ok(u64::try_from(revocations.0.len()).unwrap_or(u64::MAX))
+        let revoked = store::revoke_all_except(conn, user_id, keep, now).await?;
+        self.invalidate(&revoked, now).await?;
+        Ok(u64::try_from(revoked.len()).unwrap_or(u64::MAX))
     }
 
     /// `user_id`'s active sessions at `now`, most recently used first.

@@ -50,11 +50,7 @@ async fn revoke_all(
     now: OffsetDateTime,
 ) -> u64 {
     let mut tx = pool.begin().await.unwrap();
-    let revoked = sessions
-        .revoke_all_except(&mut tx, user, keep, now)
-        .await
-        .unwrap();
-    let ended = sessions.forget(revoked, now).await.unwrap();
+    let ended = sessions.end_all(&mut tx, user, keep, now).await.unwrap();
     tx.commit().await.unwrap();
     ended
 }
