@@ -153,18 +153,23 @@ fn cors(origins: &[String]) -> CorsLayer {
         .max_age(Duration::from_mins(10))
 }
 
-/// One span per request. The path is recorded without its query string, which may carry
-/// codes or tokens.
+/// One span per request. The path is the matched route (`/v1/oauth/requests/{id}`), as the
+/// metrics record it: neither a query string nor a path segment (a request id, a token) reaches
+/// the logs. Unmatched requests record `-`.
 fn make_span<B>(request: &Request<B>) -> Span {
     let request_id = request
         .headers()
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("-", axum::extract::MatchedPath::as_str);
     let span = tracing::info_span!(
         "request",
         method = %request.method(),
-        path = %request.uri().path(),
+        path = %route,
         request_id,
         status = tracing::field::Empty,
     );

@@ -132,8 +132,8 @@ pub(crate) fn link_aad(message: Uuid) -> Vec<u8> {
 pub enum Mailer {
     /// An SMTP relay (production).
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
-    /// Development only: one `.eml` file per message in this folder, and one info log line
-    /// with the link. Links are credentials; never use it where logs or the folder are shared.
+    /// Development only: one `.eml` file per message in this folder (its name is logged, the
+    /// link is not). Links are credentials; never use it where the folder is shared.
     Folder(PathBuf),
 }
 
@@ -159,7 +159,7 @@ impl Mailer {
         Ok(Self::Smtp(transport))
     }
 
-    async fn send(&self, message: &Message, link: &str) -> Result<(), Failure> {
+    async fn send(&self, message: &Message) -> Result<(), Failure> {
         match self {
             Self::Smtp(transport) => transport
                 .send(message.clone())
@@ -182,7 +182,8 @@ impl Mailer {
                 let path = write_eml(dir, &message.formatted())
                     .await
                     .map_err(|_| Failure::transient("mail_folder"))?;
-                tracing::info!(file = %path.display(), link, "dev mail: link");
+                // The file only: the link is a credential (a reset link sets a password).
+                tracing::info!(file = %path.display(), "dev mail written");
                 Ok(())
             }
         }
@@ -479,7 +480,7 @@ impl Worker {
         );
         let link = std::str::from_utf8(&link).map_err(|_| Failure::permanent("decrypt"))?;
         let message = self.compose(kind, &address, link)?;
-        self.mailer.send(&message, link).await
+        self.mailer.send(&message).await
     }
 
     fn compose(
