@@ -104,13 +104,6 @@ pub async fn request(
     Ok(())
 }
 
-/// The SHA-256 of a presented token, or [`Error::InvalidToken`] when it cannot be one.
-fn token_hash(presented: &str) -> Result<[u8; 32], Error> {
-    token::decode(presented)
-        .map(|raw| token::hash(&raw))
-        .ok_or(Error::InvalidToken)
-}
-
 /// Starts the new registration for the account of a usable token: the OPAQUE registration
 /// response and a handle for [`finish`]. Unknown, spent and expired tokens, and tokens of
 /// disabled accounts, are one answer: [`Error::InvalidToken`].
@@ -120,7 +113,7 @@ pub async fn start(
     request: &str,
     now: OffsetDateTime,
 ) -> Result<(String, String), Error> {
-    let hash = token_hash(presented)?;
+    let hash = token::hash_presented(presented).ok_or(Error::InvalidToken)?;
     let index = password_resets::usable(parts.pool, &hash, now)
         .await?
         .ok_or(Error::InvalidToken)?;

@@ -449,8 +449,7 @@ impl Parts<'_> {
     /// Accepts an invitation: the caller's verified address must be the invited one. Unknown,
     /// used, revoked and expired tokens are one answer (`invalid_or_expired_token`).
     pub async fn accept(&self, caller: Caller<'_>, presented: &str) -> Result<Org, Error> {
-        let raw = token::decode(presented).ok_or(Error::InvalidToken)?;
-        let hash = token::hash(&raw);
+        let hash = token::hash_presented(presented).ok_or(Error::InvalidToken)?;
         let (_, verified) = users::profile(self.pool, caller.user)
             .await?
             .ok_or(Error::Unauthenticated)?;

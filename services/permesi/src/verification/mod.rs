@@ -279,10 +279,9 @@ impl EmailVerification {
             Err(VerificationError::InvalidOrExpired)
         };
         // Malformed tokens are refused before the database, with the same answer.
-        let Some(raw) = token::decode(presented) else {
+        let Some(hash) = token::hash_presented(presented) else {
             return refused().await;
         };
-        let hash = token::hash(&raw);
         let mut tx = self.pool.begin().await?;
         let Some(user) = store::consume(&mut tx, &hash, now).await? else {
             drop(tx);

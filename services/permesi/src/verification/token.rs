@@ -72,6 +72,12 @@ fn value(c: u8) -> Option<u32> {
 
 /// Strictly decodes a presented token: exactly 43 base64url characters whose unused low bits
 /// are zero, so each token has one text form. `None` for anything else.
+/// The stored form of a presented token text, or `None` when the text cannot be a token
+/// (checked before any database lookup).
+pub(crate) fn hash_presented(text: &str) -> Option<[u8; 32]> {
+    decode(text).map(|raw| hash(&raw))
+}
+
 pub(crate) fn decode(text: &str) -> Option<Zeroizing<[u8; TOKEN_LEN]>> {
     let text = text.as_bytes();
     if text.len() != TOKEN_TEXT_LEN {
