@@ -1096,6 +1096,32 @@ async fn id_tokens_signed_with(stack: &Stack, cookie: &str, app: &App, alg: &str
     )
     .unwrap();
     assert_eq!(header["alg"], "EdDSA");
+    // Our own kid and alg over a signature with one bit flipped: refused as a logout hint
+    // (the session stays) and as a bearer token.
+    let tampered = |token: &str| {
+        let (input, signature) = token.rsplit_once('.').unwrap();
+        let mut signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+        signature[0] ^= 1;
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    };
+    let response = browser()
+        .get(stack.permesi.url("/oauth/logout"))
+        .query(&[(
+            "id_token_hint",
+            tampered(tokens["id_token"].as_str().unwrap()),
+        )])
+        .header(header::COOKIE, cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{alg}");
+    let response = browser()
+        .get(stack.permesi.url("/oauth/userinfo"))
+        .bearer_auth(tampered(tokens["access_token"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let response = browser()
         .get(stack.permesi.url("/oauth/logout"))
         .query(&[("id_token_hint", tokens["id_token"].as_str().unwrap())])
