@@ -357,6 +357,19 @@ pub struct Grant {
     pub amr: Vec<String>,
 }
 
+/// The grant columns of a code or refresh-token row.
+fn grant(row: &PgRow) -> Result<Grant, sqlx::Error> {
+    Ok(Grant {
+        application_id: row.try_get("application_id")?,
+        user_id: row.try_get("user_id")?,
+        session_id: row.try_get("session_id")?,
+        scopes: row.try_get("scopes")?,
+        resource: row.try_get("resource")?,
+        auth_time: row.try_get("auth_time")?,
+        amr: row.try_get("amr")?,
+    })
+}
+
 /// An authorization code to store.
 #[derive(Debug)]
 pub struct NewCode<'a> {
@@ -439,6 +452,8 @@ pub async fn consume_code(
     let row = sqlx::query(
         "UPDATE oauth_codes SET consumed_at = $2 \
          WHERE code_hash = $1 AND consumed_at IS NULL AND expires_at > $2 \
+           AND EXISTS (SELECT 1 FROM users u WHERE u.id = oauth_codes.user_id \
+                       AND u.status = 'active') \
          RETURNING id, application_id, user_id, session_id, redirect_uri, scopes, nonce, \
                    code_challenge, resource, auth_time, amr",
     )
@@ -449,15 +464,7 @@ pub async fn consume_code(
     if let Some(row) = row {
         return Ok(Consumed::Fresh(Box::new(Code {
             id: row.try_get("id")?,
-            grant: Grant {
-                application_id: row.try_get("application_id")?,
-                user_id: row.try_get("user_id")?,
-                session_id: row.try_get("session_id")?,
-                scopes: row.try_get("scopes")?,
-                resource: row.try_get("resource")?,
-                auth_time: row.try_get("auth_time")?,
-                amr: row.try_get("amr")?,
-            },
+            grant: grant(&row)?,
             redirect_uri: row.try_get("redirect_uri")?,
             nonce: row.try_get("nonce")?,
             code_challenge: row.try_get("code_challenge")?,
@@ -598,15 +605,7 @@ pub async fn lock_refresh(
         id,
         family_id: row.try_get("family_id")?,
         code_id: row.try_get("code_id")?,
-        grant: Grant {
-            application_id: row.try_get("application_id")?,
-            user_id: row.try_get("user_id")?,
-            session_id: row.try_get("session_id")?,
-            scopes: row.try_get("scopes")?,
-            resource: row.try_get("resource")?,
-            auth_time: row.try_get("auth_time")?,
-            amr: row.try_get("amr")?,
-        },
+        grant: grant(&row)?,
         expires_at: row.try_get("expires_at")?,
         used_at: row.try_get("used_at")?,
         revoked: row.try_get("revoked")?,
@@ -671,15 +670,7 @@ pub async fn peek_refresh(
         Ok((
             row.try_get("id")?,
             row.try_get("family_id")?,
-            Grant {
-                application_id: row.try_get("application_id")?,
-                user_id: row.try_get("user_id")?,
-                session_id: row.try_get("session_id")?,
-                scopes: row.try_get("scopes")?,
-                resource: row.try_get("resource")?,
-                auth_time: row.try_get("auth_time")?,
-                amr: row.try_get("amr")?,
-            },
+            grant(&row)?,
             row.try_get("expires_at")?,
             row.try_get("dead")?,
         ))

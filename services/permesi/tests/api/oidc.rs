@@ -1508,13 +1508,21 @@ async fn a_leaked_code_cannot_revoke_another_clients_tokens_and_disabled_users_t
     assert_eq!(status, StatusCode::OK, "{next}");
     let r1 = next["refresh_token"].as_str().unwrap().to_owned();
     assert_eq!(introspect(&stack, &app, &r1).await["active"], true);
-    // Disabled: its tokens introspect as inactive, as userinfo and refresh refuse them.
+    // A code issued just before the user is disabled.
+    let pending = code(&stack, &cookie, &app, "openid").await;
+    // Disabled: its tokens introspect as inactive, as userinfo and refresh refuse them, and
+    // the outstanding code no longer exchanges.
     sqlx::query("UPDATE users SET status = 'disabled'")
         .execute(&stack.pool().await)
         .await
         .unwrap();
     assert_eq!(introspect(&stack, &app, &access).await["active"], false);
     assert_eq!(introspect(&stack, &app, &r1).await["active"], false);
+    let (status, body) = exchange(&stack, &app, &pending, VERIFIER).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
 }
 
 #[tokio::test]
