@@ -138,6 +138,26 @@ pub struct KeyVersion {
     pub created_at: OffsetDateTime,
 }
 
+impl From<keys::VerifyingKeyVersion> for KeyVersion {
+    fn from(v: keys::VerifyingKeyVersion) -> Self {
+        Self {
+            version: v.version,
+            public: PublicKey::Ed25519(v.public_key),
+            created_at: v.created_at,
+        }
+    }
+}
+
+impl From<keys::JwsKeyVersion> for KeyVersion {
+    fn from(v: keys::JwsKeyVersion) -> Self {
+        Self {
+            version: v.version,
+            public: PublicKey::Jws(v.public),
+            created_at: v.created_at,
+        }
+    }
+}
+
 /// Rotation timing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RotationPolicy {
@@ -314,6 +334,14 @@ impl SigningKeys {
         }
     }
 
+    /// The backend's signer for `jws`; unavailable (never another algorithm) without one.
+    fn jws_signer(&self, jws: JwsAlgorithm) -> Result<&Arc<dyn JwsSigner>, Error> {
+        self.jws
+            .iter()
+            .find(|s| s.algorithm() == jws)
+            .ok_or_else(|| Error::Unavailable(format!("no {} signing key", jws.jose_name())))
+    }
+
     /// The algorithms tokens can be signed with, EdDSA first.
     pub fn algorithms(&self) -> Vec<Alg> {
         std::iter::once(Alg::EdDsa)
@@ -335,11 +363,7 @@ impl SigningKeys {
             .versions()
             .await?
             .into_iter()
-            .map(|v| KeyVersion {
-                version: v.version,
-                public: PublicKey::Ed25519(v.public_key),
-                created_at: v.created_at,
-            })
+            .map(KeyVersion::from)
             .collect();
         let eddsa = plan(&ed, self.policy, now)
             .ok_or_else(|| Error::Unavailable("no signing key".into()))?;
@@ -358,14 +382,7 @@ impl SigningKeys {
                     continue;
                 }
             };
-            let versions: Vec<KeyVersion> = versions
-                .into_iter()
-                .map(|v| KeyVersion {
-                    version: v.version,
-                    public: PublicKey::Jws(v.public),
-                    created_at: v.created_at,
-                })
-                .collect();
+            let versions: Vec<KeyVersion> = versions.into_iter().map(KeyVersion::from).collect();
             if let Some(plan) = plan(&versions, self.policy, now) {
                 others.push((Alg::of_jws(signer.algorithm()), plan));
             }
@@ -382,27 +399,8 @@ impl SigningKeys {
     /// [`RotationPolicy::prepublish`] has passed.
     pub async fn rotate(&self, alg: Alg) -> Result<PublishedKey, Error> {
         let version = match alg.jws() {
-            None => {
-                let v = self.eddsa.rotate().await?;
-                KeyVersion {
-                    version: v.version,
-                    public: PublicKey::Ed25519(v.public_key),
-                    created_at: v.created_at,
-                }
-            }
-            Some(jws) => {
-                let signer = self
-                    .jws
-                    .iter()
-                    .find(|s| s.algorithm() == jws)
-                    .ok_or_else(|| Error::Unavailable(format!("no {} key", alg.as_str())))?;
-                let v = signer.rotate().await?;
-                KeyVersion {
-                    version: v.version,
-                    public: PublicKey::Jws(v.public),
-                    created_at: v.created_at,
-                }
-            }
+            None => KeyVersion::from(self.eddsa.rotate().await?),
+            Some(jws) => KeyVersion::from(self.jws_signer(jws)?.rotate().await?),
         };
         if let Ok(mut cache) = self.cache.write() {
             *cache = None;
@@ -422,12 +420,9 @@ impl SigningKeys {
         let signature = match alg.jws() {
             None => self.eddsa.sign(version, input.as_bytes()).await?.to_vec(),
             Some(jws) => {
-                let signer = self
-                    .jws
-                    .iter()
-                    .find(|s| s.algorithm() == jws)
-                    .ok_or_else(unavailable)?;
-                signer.sign(version, input.as_bytes()).await?
+                self.jws_signer(jws)?
+                    .sign(version, input.as_bytes())
+                    .await?
             }
         };
         Ok(format!("{input}.{}", jose::b64(&signature)))

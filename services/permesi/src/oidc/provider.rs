@@ -627,8 +627,9 @@ pub async fn revoke_consent(
 }
 
 /// The token endpoint's form (and introspection's and revocation's). Unknown parameters are
-/// ignored, as RFC 6749 section 3.2 requires; a repeated one is refused.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+/// ignored, as RFC 6749 section 3.2 requires; a repeated one is refused. `Debug` shows the
+/// grant type and the client only: the rest are credentials.
+#[derive(Default, Deserialize, utoipa::ToSchema)]
 pub struct TokenForm {
     /// `authorization_code`, `refresh_token` or `client_credentials`.
     pub grant_type: Option<String>,
@@ -658,13 +659,29 @@ pub struct TokenForm {
     pub token_type_hint: Option<String>,
 }
 
-/// Client credentials from `Authorization: Basic` (already decoded).
-#[derive(Debug)]
+impl std::fmt::Debug for TokenForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenForm")
+            .field("grant_type", &self.grant_type)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Client credentials from `Authorization: Basic` (already decoded). `Debug` hides the secret.
 pub struct BasicCredentials {
     /// Client id.
     pub client_id: String,
     /// Client secret.
     pub secret: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for BasicCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BasicCredentials")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Authenticates the client of a token, introspection or revocation request by exactly one

@@ -189,3 +189,25 @@ fn client_assertions_need_eddsa_and_tight_claims() {
         );
     }
 }
+
+#[test]
+fn token_forms_and_basic_credentials_do_not_print_their_secrets() {
+    let form = super::provider::TokenForm {
+        grant_type: Some("authorization_code".into()),
+        client_id: Some("client-1".into()),
+        client_secret: Some("secret-value-1".into()),
+        code: Some("code-value-2".into()),
+        code_verifier: Some("verifier-value-3".into()),
+        refresh_token: Some("refresh-value-4".into()),
+        client_assertion: Some("assertion-value-5".into()),
+        token: Some("token-value-6".into()),
+        ..Default::default()
+    };
+    let basic = super::provider::BasicCredentials {
+        client_id: "client-1".into(),
+        secret: zeroize::Zeroizing::new("secret-value-7".into()),
+    };
+    let printed = format!("{form:?} {basic:?}");
+    assert!(printed.contains("client-1"), "{printed}");
+    assert!(!printed.contains("-value-"), "{printed}");
+}
