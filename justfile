@@ -41,6 +41,18 @@ logs name:
 test *args:
     bash scripts/test.sh "$@"
 
+# HAProxy in front of genesis and permesi: per-client buckets, forged headers, path-only logs
+test-edge:
+    bash scripts/test-edge.sh
+
+# The Valkey ACL users: each service reaches only its own keys (private redis on a free port)
+test-redis-acl:
+    bash scripts/test-redis-acl.sh --own
+
+# The dev stack's first start as on a fresh clone: just up, console + /ready, just down
+test-first-start:
+    bash scripts/test-first-start.sh
+
 # Install missing tools (apt packages, rustfmt/clippy, console toolchain)
 deps:
     bash scripts/deps.sh
@@ -117,6 +129,6 @@ pg *args:
 psql *args:
     bash scripts/pg.sh psql "$@"
 
-# Dev Redis/Valkey: just redis start|stop|status|cli [ARGS]
+# Dev Redis/Valkey: just redis start|stop|status|cli [ARGS] (as admin)|cli-as USER [ARGS]|url USER
 redis *args:
     bash scripts/redis.sh "$@"

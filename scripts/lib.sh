@@ -5,7 +5,7 @@
 #
 # Everything local lives under $ROOT/.dev (git-ignored):
 #   .dev/pg              dev PostgreSQL cluster (unix socket only, port 5432)
-#   .dev/redis           dev Redis/Valkey (127.0.0.1:6379)
+#   .dev/redis           dev Redis/Valkey (127.0.0.1:6379; ACL file, generated passwords)
 #   .dev/test/pg         test cluster (port 5433), .dev/test/redis (127.0.0.1:6380)
 #   .dev/keys/<service>  local key backend folders
 #   .dev/logs/<name>.log service logs, .dev/run/ pid files and markers
@@ -280,6 +280,13 @@ pg_status() {
 }
 
 # ------------------------------------------------------------ Redis/Valkey ---
+# Split trust, as in production (config/valkey/users.acl): genesis and permesi each have an ACL
+# user limited to their own key prefix, `admin` is for these scripts, the default user is off.
+# Passwords: the dev instance makes random ones once (.dev/redis/passwords, 0600); the test
+# instance (throwaway, loopback only) uses fixed ones.
+REDIS_ACL_TEMPLATE="$ROOT/config/valkey/users.acl"
+REDIS_ACL_RENDER="$ROOT/config/valkey/render-acl.sh"
+
 redis_server_bin() {
   if have valkey-server; then echo valkey-server; elif have redis-server; then echo redis-server; else return 1; fi
 }
@@ -287,7 +294,14 @@ redis_cli_bin() {
   if have valkey-cli; then echo valkey-cli; elif have redis-cli; then echo redis-cli; else return 1; fi
 }
 
-# redis_instance dev|test: sets REDIS_NAME REDIS_PORT REDIS_DIR REDIS_PID REDIS_LOG REDIS_URL.
+# random_hex BYTES: URL-safe random string (hex).
+random_hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
+
+# redis_instance dev|test [PORT DIR]: sets REDIS_NAME REDIS_PORT REDIS_DIR REDIS_PID REDIS_LOG
+# REDIS_ACL, the passwords REDIS_{ADMIN,GENESIS,PERMESI}_PASSWORD and the URLs
+# REDIS_ADMIN_URL, REDIS_GENESIS_URL, REDIS_PERMESI_URL (no database number: append /N).
+# REDIS_URL is the admin URL, for scripts; services get their own user's URL.
+# PORT and DIR override the instance's (a private instance with the test passwords).
 redis_instance() {
   REDIS_NAME="$1"
   case "$REDIS_NAME" in
@@ -301,16 +315,84 @@ redis_instance() {
       ;;
     *) die "unknown redis instance: $REDIS_NAME (dev|test)" ;;
   esac
+  if (($# >= 3)); then
+    REDIS_PORT="$2"
+    REDIS_DIR="$3"
+  fi
   REDIS_PID="$REDIS_DIR/redis.pid"
   REDIS_LOG="$REDIS_DIR/redis.log"
-  REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+  REDIS_ACL="$REDIS_DIR/users.acl"
+  redis_passwords
+  local base="127.0.0.1:$REDIS_PORT"
+  REDIS_ADMIN_URL="redis://admin:$REDIS_ADMIN_PASSWORD@$base"
+  REDIS_GENESIS_URL="redis://genesis:$REDIS_GENESIS_PASSWORD@$base"
+  REDIS_PERMESI_URL="redis://permesi:$REDIS_PERMESI_PASSWORD@$base"
+  REDIS_URL="$REDIS_ADMIN_URL"
 }
 
-redis_ping() {
-  local cli
-  cli="$(redis_cli_bin)" || return 1
-  [[ "$("$cli" -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]]
+# Sets REDIS_{ADMIN,GENESIS,PERMESI}_PASSWORD for the current instance.
+redis_passwords() {
+  if [[ "$REDIS_NAME" != dev ]]; then
+    REDIS_ADMIN_PASSWORD=admin-test
+    REDIS_GENESIS_PASSWORD=genesis-test
+    REDIS_PERMESI_PASSWORD=permesi-test
+    return
+  fi
+  local file="$REDIS_DIR/passwords" key value
+  if [[ ! -s "$file" ]]; then
+    mkdir -p "$REDIS_DIR"
+    (
+      umask 077
+      printf 'admin=%s\ngenesis=%s\npermesi=%s\n' "$(random_hex 24)" "$(random_hex 24)" "$(random_hex 24)" >"$file.tmp"
+      mv -f "$file.tmp" "$file"
+    )
+  fi
+  REDIS_ADMIN_PASSWORD='' REDIS_GENESIS_PASSWORD='' REDIS_PERMESI_PASSWORD=''
+  while IFS='=' read -r key value; do
+    case "$key" in
+      admin) REDIS_ADMIN_PASSWORD="$value" ;;
+      genesis) REDIS_GENESIS_PASSWORD="$value" ;;
+      permesi) REDIS_PERMESI_PASSWORD="$value" ;;
+    esac
+  done <"$file"
+  [[ -n "$REDIS_ADMIN_PASSWORD" && -n "$REDIS_GENESIS_PASSWORD" && -n "$REDIS_PERMESI_PASSWORD" ]] ||
+    die "$file lacks a password (admin=, genesis=, permesi=); delete it to make new ones"
 }
+
+# The URL a service connects with: redis_service_url genesis|permesi.
+redis_service_url() {
+  case "$1" in
+    genesis) printf '%s' "$REDIS_GENESIS_URL" ;;
+    permesi) printf '%s' "$REDIS_PERMESI_URL" ;;
+    *) die "redis_service_url: unknown service $1" ;;
+  esac
+}
+
+# redis_cli_as USER ARGS...: the CLI on the current instance as an ACL user (admin, genesis,
+# permesi); the password goes through the environment, never the command line.
+redis_cli_as() {
+  local user="$1" pw cli
+  shift
+  case "$user" in
+    admin) pw="$REDIS_ADMIN_PASSWORD" ;;
+    genesis) pw="$REDIS_GENESIS_PASSWORD" ;;
+    permesi) pw="$REDIS_PERMESI_PASSWORD" ;;
+    *) die "redis_cli_as: unknown user $user" ;;
+  esac
+  cli="$(redis_cli_bin)" || return 1
+  REDISCLI_AUTH="$pw" VALKEYCLI_AUTH="$pw" "$cli" --no-auth-warning --user "$user" -h 127.0.0.1 -p "$REDIS_PORT" "$@"
+}
+# redis_cli ARGS...: as admin.
+redis_cli() { redis_cli_as admin "$@"; }
+
+# Does the instance answer, and accept our admin? (redis-cli goes on as `default` after a failed
+# AUTH, so ask who we are rather than PING.)
+redis_ping() {
+  [[ "$(redis_cli acl whoami 2>/dev/null)" == admin ]]
+}
+
+# Does anything listen on the instance's port?
+redis_port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT") 2>/dev/null; }
 
 redis_our_pid() {
   local pid
@@ -319,22 +401,43 @@ redis_our_pid() {
   [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && echo "$pid"
 }
 
+# Write the instance's ACL file from config/valkey/users.acl (password hashes only, 0600).
+redis_write_acl() {
+  mkdir -p "$REDIS_DIR"
+  VALKEY_PASSWORD_ADMIN="$REDIS_ADMIN_PASSWORD" \
+    VALKEY_PASSWORD_GENESIS="$REDIS_GENESIS_PASSWORD" \
+    VALKEY_PASSWORD_PERMESI="$REDIS_PERMESI_PASSWORD" \
+    sh "$REDIS_ACL_RENDER" "$REDIS_ACL_TEMPLATE" "$REDIS_ACL" ||
+    die "could not write $REDIS_ACL"
+}
+
 redis_start() {
   local srv
   srv="$(redis_server_bin)" || die "redis-server/valkey-server not found (scripts/deps.sh installs it)"
+  redis_write_acl
   if redis_ping; then
+    # Ours or not, it knows our admin: load the current ACL file when it is ours.
     if redis_our_pid >/dev/null; then
+      redis_cli ACL LOAD >/dev/null 2>&1 || warn "ACL LOAD failed on 127.0.0.1:$REDIS_PORT"
       ok "$srv ($REDIS_NAME) already running on 127.0.0.1:$REDIS_PORT"
     else
-      warn "something else already answers redis on 127.0.0.1:$REDIS_PORT; using it"
+      warn "something else already answers redis on 127.0.0.1:$REDIS_PORT with our admin password; using it"
     fi
     return 0
+  fi
+  if redis_our_pid >/dev/null; then
+    # Started before the ACL users existed (or with other passwords): restart it.
+    warn "$srv ($REDIS_NAME) runs without the current ACL users: restarting it"
+    redis_stop
+  elif redis_port_open; then
+    die "something else listens on 127.0.0.1:$REDIS_PORT and does not accept the permesi ACL users (stop it, or free the port)"
   fi
   mkdir -p "$REDIS_DIR"
   local -a persist=()
   if [[ "$REDIS_NAME" == test ]]; then persist=(--save '' --appendonly no); fi
-  log "starting $srv ($REDIS_NAME) on 127.0.0.1:$REDIS_PORT"
+  log "starting $srv ($REDIS_NAME) on 127.0.0.1:$REDIS_PORT (ACL users admin, genesis, permesi)"
   "$srv" --port "$REDIS_PORT" --bind 127.0.0.1 --protected-mode yes --dir "$REDIS_DIR" \
+    --aclfile "$REDIS_ACL" \
     --daemonize yes --pidfile "$REDIS_PID" --logfile "$REDIS_LOG" "${persist[@]}" >/dev/null ||
     die "$srv failed to start; log: $REDIS_LOG"
   local i
@@ -363,14 +466,20 @@ redis_stop() {
 }
 
 redis_status() {
+  local shown
+  shown="redis://127.0.0.1:$REDIS_PORT (users admin, genesis, permesi; passwords: $(redis_passwords_hint))"
   if redis_our_pid >/dev/null && redis_ping; then
-    ok "redis ($REDIS_NAME): running, $REDIS_URL (pid $(redis_our_pid))"
+    ok "redis ($REDIS_NAME): running, $shown (pid $(redis_our_pid))"
   elif redis_ping; then
-    echo "redis ($REDIS_NAME): a foreign server answers on $REDIS_URL"
+    echo "redis ($REDIS_NAME): a foreign server answers on $shown"
   else
     echo "redis ($REDIS_NAME): stopped"
     return 3
   fi
+}
+
+redis_passwords_hint() {
+  if [[ "$REDIS_NAME" == dev ]]; then printf '%s' "${REDIS_DIR#"$ROOT"/}/passwords"; else printf 'fixed test ones'; fi
 }
 
 # ------------------------------------------------------------------ http ---
@@ -392,6 +501,19 @@ wait_for_url() {
     }
     sleep 1
   done
+}
+
+# A free loopback TCP port in 20000-39999 (clear of the dev, test and browser-test ports).
+free_port() {
+  local p i
+  for ((i = 0; i < 200; i++)); do
+    p=$((20000 + RANDOM % 20000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return 0
+    fi
+  done
+  return 1
 }
 
 # ------------------------------------------------------------- processes ---

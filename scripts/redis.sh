@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Local Redis/Valkey (valkey-server preferred when on PATH).
 #
-#   scripts/redis.sh [--test] start|stop|status|cli [ARGS...]
+#   scripts/redis.sh [--test] start|stop|status|cli [ARGS...]|cli-as USER [ARGS...]|url USER
 #
 # dev: 127.0.0.1:6379, files in .dev/redis   test: 127.0.0.1:6380, .dev/test/redis (no persistence)
+# ACL users (config/valkey/users.acl): admin (cli), genesis (genesis:* keys), permesi (permesi:*
+# keys); the default user is off. Dev passwords: .dev/redis/passwords (made once, 0600).
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -20,6 +22,18 @@ case "$cmd" in
   start) redis_start ;;
   stop) redis_stop ;;
   status) redis_status || true ;;
-  cli) exec "$(redis_cli_bin)" -h 127.0.0.1 -p "$REDIS_PORT" "$@" ;;
-  *) die "usage: scripts/redis.sh [--test] start|stop|status|cli [ARGS...]" ;;
+  cli) redis_cli "$@" ;;
+  cli-as)
+    user="${1:-}"
+    shift || true
+    redis_cli_as "$user" "$@"
+    ;;
+  url)
+    case "${1:-}" in
+      admin) echo "$REDIS_ADMIN_URL" ;;
+      genesis | permesi) redis_service_url "$1" && echo ;;
+      *) die "usage: scripts/redis.sh [--test] url admin|genesis|permesi" ;;
+    esac
+    ;;
+  *) die "usage: scripts/redis.sh [--test] start|stop|status|cli [ARGS...]|cli-as USER [ARGS...]|url USER" ;;
 esac

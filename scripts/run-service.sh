@@ -39,8 +39,12 @@ chmod 700 "$KEYS_DIR" "$KEYS_DIR/$name"
 # The settings contract (see the services' src/config.rs). Add new ones here.
 export "${prefix}_LISTEN=127.0.0.1:$port"
 export "${prefix}_DATABASE_URL=$(pg_url "$name" "$name")"
-export "${prefix}_REDIS_URL=$REDIS_URL"
+# Its own Valkey ACL user: genesis:* or permesi:* keys only (config/valkey/users.acl).
+export "${prefix}_REDIS_URL=$(redis_service_url "$name")"
 export "${prefix}_KEYS_DIR=$KEYS_DIR/$name"
+# Behind the dev TLS front (scripts/haproxy.sh, on loopback) the client address comes from its
+# X-Forwarded-For, as in production; without it the TCP peer is the client.
+if [[ "$haproxy" == 1 ]]; then export "${prefix}_TRUSTED_PROXIES=127.0.0.1/32"; fi
 if [[ "$name" == permesi ]]; then
   # Admission tokens are verified offline against genesis's published keyset.
   export PERMESI_ADMISSION_PASERK_URL="http://127.0.0.1:$GENESIS_PORT/paserk.json"

@@ -11,6 +11,8 @@
 #   DEV_NO_TMUX=1                       background processes even when tmux exists
 #   DEV_SKIP_BUILD=1                    use the binaries already built
 #   UP_TIMEOUT=600                      seconds `up` waits for readiness
+#   DEV_WEB_RELEASE=1                   serve the console's release build (the one `just test`
+#                                       and `just web-build` make: no second, debug, build)
 #   PERMESI_HAPROXY=1                   also start the TLS front (scripts/haproxy.sh)
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -85,12 +87,13 @@ start_tmux() {
   local first=1 s cmd logf
   local -a envs=(-e "CARGO_TARGET_DIR=$(target_dir)" -e "PATH=$PATH")
   [[ -n "${RUST_LOG:-}" ]] && envs+=(-e "RUST_LOG=$RUST_LOG")
+  [[ "${DEV_WEB_RELEASE:-}" == 1 ]] && envs+=(-e "TRUNK_BUILD_RELEASE=true")
   log "tmux session '$TMUX_SESSION': ${svcs[*]} + shell"
   for s in "${svcs[@]}"; do
     cmd="bash $(printf '%q' "$ROOT/scripts/pane.sh") $s"
     logf="cat >> $(printf '%q' "$LOG_DIR/$s.log")"
     printf '\n===== %s start %s =====\n' "$s" "$(date -Is)" >>"$LOG_DIR/$s.log"
-    rm -f "$RUN_DIR/$s.exit"
+    rm -f "$RUN_DIR/$s.exit" "$RUN_DIR/$s.pane-pid"
     # pipe-pane in the same command sequence: no early output is lost.
     if ((first)); then
       tmux new-session -d -s "$TMUX_SESSION" -n stack -x 240 -y 60 -c "$ROOT" "${envs[@]}" "$cmd" \; \
@@ -118,6 +121,7 @@ start_background() {
       continue
     fi
     printf '\n===== %s start %s =====\n' "$s" "$(date -Is)" >>"$LOG_DIR/$s.log"
+    if [[ "${DEV_WEB_RELEASE:-}" == 1 ]]; then export TRUNK_BUILD_RELEASE=true; fi
     setsid nohup bash "$ROOT/scripts/run-service.sh" "$s" >>"$LOG_DIR/$s.log" 2>&1 </dev/null &
     echo $! >"$RUN_DIR/$s.pid"
     ok "$s started in the background (pid $!), log: ${LOG_DIR#"$ROOT"/}/$s.log"
@@ -192,7 +196,7 @@ summary() {
   fi
   pg_instance dev
   echo "  postgres $(pg_url postgres postgres)" >&2
-  echo "  redis    redis://127.0.0.1:6379" >&2
+  echo "  redis    redis://127.0.0.1:6379  (ACL users admin/genesis/permesi: just redis url USER)" >&2
   if tmux_running; then
     echo "  tmux     tmux attach -t $TMUX_SESSION   (stop: just down)" >&2
   else
@@ -210,14 +214,62 @@ bg_running() {
   return 1
 }
 
-# Did a service already die? (tmux: pane.sh writes .exit; background: pid gone)
-service_dead() {
-  local s="$1"
-  if tmux_running && [[ ! -f "$RUN_DIR/$s.pid" ]]; then
-    [[ -f "$RUN_DIR/$s.exit" ]]
+# The pid of a service's process: .dev/run/NAME.pid (background) or .dev/run/NAME.pane-pid,
+# written by scripts/pane.sh in tmux. run-service.sh and web.sh exec, so it is the process that
+# listens once the service is up.
+service_pid() {
+  local f
+  for f in "$RUN_DIR/$1.pid" "$RUN_DIR/$1.pane-pid"; do
+    if [[ -s "$f" ]]; then
+      cat "$f"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# service_state NAME -> alive | dead | starting (a tmux pane that has not recorded its pid yet).
+service_state() {
+  local s="$1" pid
+  if [[ -f "$RUN_DIR/$s.pid" ]]; then
+    if pidfile_alive "$RUN_DIR/$s.pid"; then echo alive; else echo dead; fi
+  elif [[ -f "$RUN_DIR/$s.exit" ]]; then
+    echo dead
+  elif pid="$(service_pid "$s")"; then
+    if kill -0 "$pid" 2>/dev/null; then echo alive; else echo dead; fi
+  elif tmux_running; then
+    echo starting
   else
-    if pidfile_alive "$RUN_DIR/$s.pid"; then return 1; fi
+    echo dead
   fi
+}
+service_dead() { [[ "$(service_state "$1")" == dead ]]; }
+
+service_port() {
+  case "$1" in
+    genesis) echo "$GENESIS_PORT" ;;
+    permesi) echo "$PERMESI_PORT" ;;
+    web) echo "$WEB_PORT" ;;
+  esac
+}
+
+# Is the listener on the service's port its own process? (true when `ss` cannot tell)
+service_owns_port() {
+  local pid port out
+  pid="$(service_pid "$1")" || return 1
+  port="$(service_port "$1")"
+  have ss || return 0
+  out="$(ss -Hltnp "sport = :$port" 2>/dev/null)" || return 0
+  [[ "$out" == *"pid=$pid,"* ]]
+}
+
+# Last lines of a service's log, framed, on stderr.
+show_log_tail() {
+  local f
+  f="$(log_file "$1")"
+  echo "----- last lines of $f -----" >&2
+  tail -n "${2:-40}" "$f" >&2 || true
+  echo "-----" >&2
 }
 
 cmd_up() {
@@ -234,8 +286,7 @@ cmd_up() {
       if [[ "$code" == 200 ]]; then
         ok "$s ready ($url)"
       elif service_dead "$s"; then
-        echo "----- last lines of $(log_file "$s") -----" >&2
-        tail -n 40 "$(log_file "$s")" >&2 || true
+        show_log_tail "$s"
         die "$s exited before it was ready; full log: $(log_file "$s")"
       else
         still+=("$s")
@@ -244,10 +295,7 @@ cmd_up() {
     pending=("${still[@]}")
     ((${#pending[@]})) || break
     if ((SECONDS - start >= timeout)); then
-      for s in "${pending[@]}"; do
-        echo "----- last lines of $(log_file "$s") -----" >&2
-        tail -n 20 "$(log_file "$s")" >&2 || true
-      done
+      for s in "${pending[@]}"; do show_log_tail "$s" 20; done
       die "timed out after ${timeout}s waiting for: ${pending[*]}. Logs: .dev/logs/<name>.log (just logs NAME); the stack is left running (just down)"
     fi
     if ((SECONDS - last_report >= 15)); then
@@ -256,6 +304,31 @@ cmd_up() {
     fi
     sleep 1
   done
+  # Each service, once more: alive, answering 200, and the listener is its own process. One that
+  # answered and died since, or a port answered by a stranger while ours is dead, fails `up`.
+  local -a all=() bad=()
+  local state
+  mapfile -t all < <(effective_services 2>/dev/null)
+  for s in "${all[@]}"; do
+    url="$(service_url "$s")"
+    state="$(service_state "$s")"
+    if [[ "$state" == starting ]]; then
+      bad+=("$s")
+      warn "$s: its tmux pane recorded no pid (a session from an older scripts/pane.sh? just down, then just up)"
+    elif [[ "$state" != alive ]]; then
+      bad+=("$s")
+      show_log_tail "$s"
+      warn "$s: its process is not running"
+    elif [[ "$(http_code "$url")" != 200 ]]; then
+      bad+=("$s")
+      show_log_tail "$s"
+      warn "$s: $url does not answer 200"
+    elif ! service_owns_port "$s"; then
+      bad+=("$s")
+      warn "$s: 127.0.0.1:$(service_port "$s") answers, but not from $s's process (pid $(service_pid "$s")): something else holds the port"
+    fi
+  done
+  ((${#bad[@]} == 0)) || die "not up: ${bad[*]} (logs: just logs NAME; stop: just down)"
   ok "stack is up"
   summary
 }
@@ -285,7 +358,7 @@ cmd_down() {
       log "stopping $s"
       kill_pidfile "$RUN_DIR/$s.pid"
     fi
-    rm -f "$RUN_DIR/$s.exit"
+    rm -f "$RUN_DIR/$s.exit" "$RUN_DIR/$s.pane-pid"
   done
   redis_instance dev
   redis_stop
@@ -307,6 +380,8 @@ cmd_status() {
       pidfile_alive "$RUN_DIR/$s.pid" && state="pid $(cat "$RUN_DIR/$s.pid")" || state="dead (stale pid file)"
     elif [[ -f "$RUN_DIR/$s.exit" ]]; then
       state="exited with status $(cat "$RUN_DIR/$s.exit")"
+    elif [[ -s "$RUN_DIR/$s.pane-pid" ]]; then
+      pidfile_alive "$RUN_DIR/$s.pane-pid" && state="tmux pane, pid $(cat "$RUN_DIR/$s.pane-pid")" || state="dead (stale pid file)"
     elif tmux_running && tmux list-panes -s -t "=$TMUX_SESSION" -F '#{pane_title}' | grep -qx "$s"; then
       state="tmux pane"
     fi

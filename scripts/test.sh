@@ -5,12 +5,18 @@
 #
 # Starts a throwaway PostgreSQL cluster (.dev/test/pg, port 5433, unix socket,
 # fresh every run, db/sql/bootstrap.sql applied) and Redis/Valkey on
-# 127.0.0.1:6380, always stops them on exit, and exports:
+# 127.0.0.1:6380 with the ACL users of config/valkey/users.acl (fixed test passwords),
+# always stops them on exit, and exports:
 #   PERMESI_TEST_DATABASE_URL  superuser URL to the test cluster's `postgres` db
-#   PERMESI_TEST_REDIS_URL     redis://127.0.0.1:6380
-# Then: cargo fmt --check, clippy -D warnings, cargo test, scripts/web.sh build, and the
+#   PERMESI_TEST_REDIS_URL     redis://permesi:permesi-test@127.0.0.1:6380  (permesi:* keys)
+#   GENESIS_TEST_REDIS_URL     redis://genesis:genesis-test@127.0.0.1:6380  (genesis:* keys)
+#   TEST_REDIS_ADMIN_URL       redis://admin:admin-test@127.0.0.1:6380      (everything)
+# Then: cargo fmt --check, clippy -D warnings, the Valkey ACL checks (scripts/test-redis-acl.sh),
+# cargo test, the edge checks through HAProxy (scripts/test-edge.sh), scripts/web.sh build, the
 # console's end-to-end tests in headless Chromium (scripts/browser/run.sh; screenshots in
-# test-artifacts/browser/; SKIP_BROWSER_TESTS=1 leaves them out).
+# test-artifacts/browser/; SKIP_BROWSER_TESTS=1 leaves them out), and the dev stack's first start
+# (scripts/test-first-start.sh: `just up`, the console and both /ready, `just down`;
+# SKIP_FIRST_START=1 leaves it out).
 # Stops at the first failure with a non-zero exit.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -53,10 +59,15 @@ redis_stop
 redis_start
 
 PERMESI_TEST_DATABASE_URL="$(pg_url postgres postgres)"
-PERMESI_TEST_REDIS_URL="$REDIS_URL"
-export PERMESI_TEST_DATABASE_URL PERMESI_TEST_REDIS_URL
+# Each service's own ACL user, as in production; admin for test set-up and inspection.
+PERMESI_TEST_REDIS_URL="$REDIS_PERMESI_URL"
+GENESIS_TEST_REDIS_URL="$REDIS_GENESIS_URL"
+TEST_REDIS_ADMIN_URL="$REDIS_ADMIN_URL"
+export PERMESI_TEST_DATABASE_URL PERMESI_TEST_REDIS_URL GENESIS_TEST_REDIS_URL TEST_REDIS_ADMIN_URL
 ok "PERMESI_TEST_DATABASE_URL=$PERMESI_TEST_DATABASE_URL"
 ok "PERMESI_TEST_REDIS_URL=$PERMESI_TEST_REDIS_URL"
+ok "GENESIS_TEST_REDIS_URL=$GENESIS_TEST_REDIS_URL"
+ok "TEST_REDIS_ADMIN_URL=$TEST_REDIS_ADMIN_URL"
 
 step() {
   local t=$SECONDS
@@ -67,7 +78,9 @@ step() {
 
 step cargo fmt --all -- --check
 step cargo clippy --workspace --all-targets -- -D warnings
+step bash "$ROOT/scripts/test-redis-acl.sh"
 step cargo test --workspace "$@"
+step bash "$ROOT/scripts/test-edge.sh"
 if [[ -f "$ROOT/scripts/web.sh" ]]; then
   step bash "$ROOT/scripts/web.sh" build
   if [[ "${SKIP_BROWSER_TESTS:-}" == 1 ]]; then
@@ -77,5 +90,10 @@ if [[ -f "$ROOT/scripts/web.sh" ]]; then
   fi
 else
   warn "scripts/web.sh not found: console build skipped"
+fi
+if [[ "${SKIP_FIRST_START:-}" == 1 ]]; then
+  warn "SKIP_FIRST_START=1: first-start check skipped"
+else
+  step bash "$ROOT/scripts/test-first-start.sh"
 fi
 ok "all tests passed"

@@ -131,9 +131,41 @@ build() {
   (cd "$WEB" && trunk build --release)
 }
 
+# Trunk refuses to start when a [watch] ignore path of Trunk.toml does not exist yet
+# ("error taking the canonical path to the watch ignore path"). style/output.css is written by
+# the Tailwind hook of the first build, so on a fresh clone it is missing: create the ignored
+# paths empty; the hook overwrites the stylesheet before Trunk reads it.
+ensure_watch_ignores() {
+  local path
+  while IFS= read -r path; do
+    [[ -n "$path" && ! -e "$WEB/$path" ]] || continue
+    case "$path" in
+      *.*) mkdir -p "$(dirname "$WEB/$path")" && : >"$WEB/$path" ;;
+      *) mkdir -p "$WEB/$path" ;;
+    esac
+  done < <(trunk_toml_watch_ignores)
+}
+
+# The paths in Trunk.toml's [watch] ignore list, one a line.
+trunk_toml_watch_ignores() {
+  awk '
+    /^\[/ { section = $0 }
+    section == "[watch]" && /^ignore *=/ {
+      line = $0
+      sub(/^[^[]*\[/, "", line); sub(/\].*$/, "", line)
+      n = split(line, parts, ",")
+      for (i = 1; i <= n; i++) {
+        p = parts[i]; gsub(/^[ "]+|[ "]+$/, "", p)
+        if (p != "") print p
+      }
+    }
+  ' "$WEB/Trunk.toml"
+}
+
 serve() {
   install
   haproxy_urls
+  ensure_watch_ignores
   log "serving the console on http://127.0.0.1:8080/ (Ctrl-C to stop)"
   cd "$WEB"
   exec trunk serve "$@"

@@ -16,8 +16,12 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 /// Admin URL of the test PostgreSQL cluster (a superuser, so tests may `CREATE DATABASE`).
 pub const DATABASE_ENV: &str = "PERMESI_TEST_DATABASE_URL";
-/// URL of the test Redis.
+/// URL of the test Redis as permesi's ACL user (`permesi:*` keys only).
 pub const REDIS_ENV: &str = "PERMESI_TEST_REDIS_URL";
+/// URL of the test Redis as genesis's ACL user (`genesis:*` keys only).
+pub const GENESIS_REDIS_ENV: &str = "GENESIS_TEST_REDIS_URL";
+/// URL of the test Redis as its administrator (test set-up only).
+pub const REDIS_ADMIN_ENV: &str = "TEST_REDIS_ADMIN_URL";
 
 fn required(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| {
@@ -50,6 +54,16 @@ pub async fn fresh_database(label: &str) -> String {
 /// The test Redis URL.
 pub fn redis_url() -> String {
     required(REDIS_ENV)
+}
+
+/// The test Redis as genesis's ACL user.
+pub fn genesis_redis_url() -> String {
+    required(GENESIS_REDIS_ENV)
+}
+
+/// The test Redis as its administrator.
+pub fn redis_admin_url() -> String {
+    required(REDIS_ADMIN_ENV)
 }
 
 /// Asserts that `generated` (a service's OpenAPI document) documents the operational routes and
