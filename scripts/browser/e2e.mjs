@@ -1,8 +1,9 @@
 // End-to-end scenarios of the permesi console in headless Chromium. Started by run.sh, which
-// brings up the stack and sets CONSOLE_URL, API_URL, MAIL_DIR, ARTIFACTS, RP_PORT, CHROMIUM and
-// OPERATOR_TOKEN_CMD. No sleeps: every step waits for a selector, a URL or a response.
+// brings up the stack and sets CONSOLE_URL, API_URL, MAIL_DIR, ARTIFACTS, RP_PORT, CHROMIUM,
+// OPERATOR_TOKEN_CMD and BROWSER_DB_URL / BROWSER_REDIS_*. No sleeps: every step waits for a selector, a URL or a
+// response.
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { execSync } from 'node:child_process';
+import { execFileSync, execSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
@@ -15,6 +16,10 @@ const API = env('API_URL');
 const MAIL_DIR = env('MAIL_DIR');
 const ART = env('ARTIFACTS');
 const RP_PORT = Number(env('RP_PORT'));
+const DB_URL = env('BROWSER_DB_URL');
+const REDIS_CLI = env('BROWSER_REDIS_CLI');
+const REDIS_PORT = env('BROWSER_REDIS_PORT');
+const REDIS_PASSWORD = env('BROWSER_REDIS_PASSWORD');
 const RP = `http://localhost:${RP_PORT}`;
 const REDIRECT_URI = `${RP}/callback`;
 const LOGGED_OUT_URI = `${RP}/logged-out`;
@@ -27,10 +32,10 @@ const results = [];
 
 // ---- helpers ------------------------------------------------------------------------------
 
-async function screenshot(page, name) {
+async function screenshot(page, name, { fullPage = true } = {}) {
   shot += 1;
   const file = join(ART, `${String(shot).padStart(2, '0')}-${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
+  await page.screenshot({ path: file, fullPage });
 }
 
 function base32Decode(s) {
@@ -78,10 +83,11 @@ function decodeQuotedPrintable(s) {
   return s.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
 }
 
-// The newest link to `path` mailed to `to` (verification, password reset).
+// The newest link to `path` mailed to `to` (verification, password reset). Links carry the
+// token in the fragment (`#token=`); `?token=` is what older mails carried.
 async function mailedLink(to, path) {
   const deadline = Date.now() + 30_000;
-  const pattern = new RegExp(`https?://\\S+${path}\\?token=[A-Za-z0-9_-]+`);
+  const pattern = new RegExp(`https?://\\S+${path}[?#]token=[A-Za-z0-9_-]+`);
   while (Date.now() < deadline) {
     for (const f of readdirSync(MAIL_DIR).filter((n) => n.endsWith('.eml')).sort().reverse()) {
       const raw = readFileSync(join(MAIL_DIR, f), 'utf8');
@@ -95,6 +101,37 @@ async function mailedLink(to, path) {
 }
 
 const verificationLink = (to) => mailedLink(to, '/verify-email');
+
+// A mailed link must carry its token in the fragment, which browsers never send to a server.
+function assertFragmentToken(link) {
+  if (!/#token=[A-Za-z0-9_-]+$/.test(link)) throw new Error(`the token is not in the fragment: ${link.replace(/token=.*/, 'token=…')}`);
+}
+
+// The console takes the token out of the address bar once it has read it.
+async function tokenLeftAddressBar(page) {
+  await page.waitForFunction(() => !window.location.href.includes('token='), null, { timeout: 10_000 });
+}
+
+// Makes the session's last authentication an hour old (step-up needs one within 10 minutes):
+// the same as signing in an hour ago. The session id comes from the API, as the console sees it.
+// permesi caches sessions in Redis (`permesi:session:<hex of the token hash>`), so the cached
+// copy is dropped too: the next request reads the aged row.
+async function ageAuthentication(page) {
+  const sessionId = await page.evaluate(async (api) => {
+    const r = await fetch(`${api}/v1/auth/session`, { credentials: 'include', cache: 'no-store' });
+    return (await r.json()).session_id;
+  }, API);
+  if (!/^[0-9a-f-]{36}$/.test(sessionId ?? '')) throw new Error(`no session id: ${sessionId}`);
+  const hash = execFileSync('psql', [DB_URL, '-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', '-c',
+    `UPDATE sessions SET authenticated_at = now() - interval '1 hour' WHERE id = '${sessionId}' RETURNING encode(token_hash, 'hex')`],
+  { encoding: 'utf8' }).trim();
+  if (!/^[0-9a-f]{64}$/.test(hash)) throw new Error(`session ${sessionId} not aged: ${hash}`);
+  execFileSync(REDIS_CLI, ['--no-auth-warning', '--user', 'admin', '-h', '127.0.0.1', '-p', REDIS_PORT, '-n', '7',
+    'DEL', `permesi:session:${hash}`], { encoding: 'utf8', env: { ...process.env, REDISCLI_AUTH: REDIS_PASSWORD, VALKEYCLI_AUTH: REDIS_PASSWORD } });
+}
+
+// The "Confirm it's you" dialog the console shows on `403 reauthentication_required`.
+const reauthDialog = (page) => page.getByRole('dialog', { name: "Confirm it's you" });
 
 const skipPattern = process.env.BROWSER_SKIP ? new RegExp(process.env.BROWSER_SKIP) : null;
 
@@ -270,6 +307,7 @@ page.on('pageerror', (e) => consoleLog.push(`[pageerror] ${e.message}`));
 
 let totpSecret;
 let recoveryCodes = [];
+let passkeyAdded = false;
 let clientId;
 let clientSecret;
 let applicationsPage;
@@ -292,9 +330,11 @@ try {
     await screenshot(page, 'signup-check-email');
   });
 
-  await step('verify the email from the dev mail folder', async () => {
+  await step('verify the email from the dev mail folder (token in the fragment)', async () => {
     const link = await verificationLink(email);
+    assertFragmentToken(link);
     await page.goto(link.replace(/^https?:\/\/[^/]+/, CONSOLE));
+    await tokenLeftAddressBar(page);
     await page.getByTestId('verified').waitFor();
     await screenshot(page, 'verified');
   });
@@ -339,6 +379,7 @@ try {
     await page.getByRole('button', { name: 'Save' }).click();
     await page.getByTestId('passkey-name').getByText('Work laptop').waitFor();
     await screenshot(page, 'security-passkey');
+    passkeyAdded = true;
   });
 
   await step('log in with the passkey alone (email first)', async () => {
@@ -356,9 +397,37 @@ try {
     await page.getByTestId('whoami').getByText(email).waitFor();
   });
 
-  await step('enrol TOTP (QR, confirm, recovery codes shown once)', async () => {
+  await step('step-up: after an old sign-in, setting up TOTP asks to confirm it\'s you (cancel, then the password)', async () => {
     await page.getByTestId('totp-off').waitFor();
-    await page.getByRole('button', { name: 'Set up an authenticator app' }).click();
+    await ageAuthentication(page);
+    const setUp = page.getByRole('button', { name: 'Set up an authenticator app' });
+    const dialog = reauthDialog(page);
+    // Cancelling leaves TOTP off and says why.
+    await setUp.click();
+    await dialog.waitFor();
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await page.getByTestId('error').getByText("confirm it's you").waitFor();
+    await page.getByTestId('totp-off').waitFor();
+    // Again, and confirm with the password: the enrolment goes on by itself.
+    await setUp.click();
+    await dialog.waitFor();
+    // The account has a passkey, so the dialog offers one (unless the passkey scenario was skipped).
+    if (passkeyAdded) await dialog.getByRole('button', { name: 'Use a passkey' }).waitFor();
+    await dialog.getByLabel('Password', { exact: true }).and(page.locator(':focus')).waitFor();
+    await screenshot(page, 'reauth-dialog', { fullPage: false }); // the dialog covers the viewport
+    await dialog.getByLabel('Password', { exact: true }).fill(password);
+    await dialog.getByRole('button', { name: 'Confirm' }).click();
+    await page.getByTestId('totp-secret').waitFor({ timeout: 120_000 });
+    await dialog.waitFor({ state: 'hidden' });
+  });
+
+  await step('enrol TOTP (QR, confirm, recovery codes shown once)', async () => {
+    const secret = page.getByTestId('totp-secret');
+    if (!(await secret.isVisible())) {
+      await page.getByTestId('totp-off').waitFor();
+      await page.getByRole('button', { name: 'Set up an authenticator app' }).click();
+    }
     totpSecret = (await page.getByTestId('totp-secret').textContent()).trim();
     await page.getByRole('img', { name: 'QR code of the TOTP key' }).locator('svg').waitFor();
     await screenshot(page, 'totp-enrol');
@@ -397,6 +466,21 @@ try {
     await page.getByRole('button', { name: 'Verify' }).click();
     await page.waitForURL(/\/console\/me\/security$/);
     await page.getByTestId('totp-on').getByText(`${recoveryCodes.length - 1} recovery codes left`).waitFor();
+  });
+
+  const passkeyStepUp = 'step-up with a passkey: regenerating recovery codes after an old sign-in';
+  if (!passkeyAdded || !totpSecret) skip(passkeyStepUp, 'needs the passkey and TOTP scenarios');
+  else await step(passkeyStepUp, async () => {
+    await ageAuthentication(page);
+    await page.getByRole('button', { name: 'Regenerate recovery codes' }).click();
+    const dialog = reauthDialog(page);
+    await dialog.waitFor();
+    await dialog.getByRole('button', { name: 'Use a passkey' }).click();
+    await page.getByText('New recovery codes: the old ones no longer work.').waitFor();
+    await dialog.waitFor({ state: 'hidden' });
+    const fresh = (await page.getByTestId('recovery-codes').textContent()).trim().split(/\s+/);
+    if (fresh.length < 5 || fresh.includes(recoveryCodes[1])) throw new Error('the recovery codes were not regenerated');
+    recoveryCodes = ['(used)', ...fresh];
   });
 
   await step('create an organization, project, environments, application', async () => {
@@ -545,7 +629,7 @@ try {
     await screenshot(page, 'signed-out');
   });
 
-  await step('forgotten password: a reset link from the mail, a new password, sign in with it', async () => {
+  await step('forgotten password: a reset link (token in the fragment), a new password, the sign-in methods left, sign in', async () => {
     await page.goto(`${CONSOLE}/login`);
     await page.getByRole('button', { name: 'Use a password instead' }).click();
     await page.getByRole('link', { name: 'Forgot your password?' }).click();
@@ -554,20 +638,31 @@ try {
     await page.getByRole('button', { name: 'Send a reset link' }).click();
     await page.getByTestId('reset-sent').waitFor();
     const link = await mailedLink(email, '/reset-password');
+    assertFragmentToken(link);
     await page.goto(link.replace(/^https?:\/\/[^/]+/, CONSOLE));
+    await page.getByLabel('New password', { exact: true }).waitFor();
+    await tokenLeftAddressBar(page);
     password = `reset ${run} horse battery`;
     await page.getByLabel('New password', { exact: true }).fill(password);
     await page.getByLabel('Confirm the new password').fill(password);
     await page.getByRole('button', { name: 'Set the new password' }).click();
-    await page.getByTestId('reset-done').waitFor();
-    await screenshot(page, 'password-reset');
+    await page.getByTestId('reset-done').waitFor({ timeout: 120_000 });
+    // The methods still on the account: the passkey (TOTP was disabled earlier).
+    const factors = page.getByTestId('reset-factors');
+    await factors.waitFor();
+    if (passkeyAdded) {
+      await factors.getByText("These sign-in methods are still on your account. If you don't recognise one, remove it in Security settings after you log in.").waitFor();
+      await factors.getByText('Work laptop').waitFor();
+    }
+    if (await factors.getByText('Authenticator app').count()) throw new Error('TOTP listed after it was disabled');
+    await screenshot(page, 'password-reset-factors');
     await page.getByTestId('reset-done').getByRole('link', { name: 'Sign in' }).click();
     await page.waitForURL(/\/login$/);
     await passwordLogin(page);
     await page.waitForURL(/\/console\/me\/security$/);
   });
 
-  await step('a second account deletes itself from the security page', async () => {
+  await step('a second account (older ?token= link, next=/\\evil.com stays on the console) deletes itself from the security page', async () => {
     await signOut(page);
     const leaver = `leaver-${run}@example.com`;
     const secret = `leaving ${run} for good`;
@@ -577,14 +672,18 @@ try {
     await page.getByLabel('Confirm password').fill(secret);
     await page.getByRole('button', { name: 'Create account' }).click();
     await page.getByTestId('check-email').waitFor({ timeout: 120_000 });
-    await page.goto((await verificationLink(leaver)).replace(/^https?:\/\/[^/]+/, CONSOLE));
+    // A link in the older form (`?token=`) still works.
+    await page.goto((await verificationLink(leaver)).replace(/^https?:\/\/[^/]+/, CONSOLE).replace('#token=', '?token='));
+    await tokenLeftAddressBar(page);
     await page.getByTestId('verified').waitFor();
-    await page.goto(`${CONSOLE}/login`);
+    // `next=` must stay on the console: `/\evil.com` is another origin to a browser.
+    await page.goto(`${CONSOLE}/login?next=/%5Cevil.com`);
     await page.getByLabel('Email', { exact: true }).fill(leaver);
     await page.getByRole('button', { name: 'Use a password instead' }).click();
     await page.getByLabel('Password', { exact: true }).fill(secret);
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-    await page.waitForURL(/\/console\/me\/security$/);
+    await page.waitForURL(/\/console\/me\/security$/, { timeout: 120_000 });
+    if (new URL(page.url()).origin !== CONSOLE) throw new Error(`next= left the console: ${page.url()}`);
     await page.getByLabel('Type your email address to confirm').fill(leaver);
     page.once('dialog', (dialog) => dialog.accept());
     await page.getByRole('button', { name: 'Delete my account' }).click();

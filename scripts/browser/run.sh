@@ -100,20 +100,20 @@ if ! redis_ping; then
   redis_start
   started_redis=1
 fi
-"$(redis_cli_bin)" -h 127.0.0.1 -p "$REDIS_PORT" -n 7 flushdb >/dev/null
+redis_cli -n 7 flushdb >/dev/null || die "could not flush Redis database 7 on :$REDIS_PORT"
 
 # ---- services -------------------------------------------------------------------------------
 G_ENV=(
   GENESIS_LISTEN="127.0.0.1:$G_PORT"
   GENESIS_DATABASE_URL="$(pg_url genesis browser_genesis)"
-  GENESIS_REDIS_URL="$REDIS_URL/7"
+  GENESIS_REDIS_URL="$(redis_service_url genesis)/7"
   GENESIS_KEYS_DIR="$WORK/keys/genesis"
   GENESIS_CORS_ORIGINS="http://localhost:$W_PORT"
 )
 P_ENV=(
   PERMESI_LISTEN="127.0.0.1:$P_PORT"
   PERMESI_DATABASE_URL="$(pg_url permesi browser_permesi)"
-  PERMESI_REDIS_URL="$REDIS_URL/7"
+  PERMESI_REDIS_URL="$(redis_service_url permesi)/7"
   PERMESI_KEYS_DIR="$WORK/keys/permesi"
   PERMESI_ADMISSION_PASERK_URL="http://127.0.0.1:$G_PORT/paserk.json"
   PERMESI_EMAIL_MAIL_DIR="$WORK/mail"
@@ -152,6 +152,15 @@ ok "stack up: genesis :$G_PORT, permesi :$P_PORT, console :$W_PORT"
 # ---- tests ----------------------------------------------------------------------------------
 export CONSOLE_URL="http://localhost:$W_PORT" API_URL="http://localhost:$P_PORT"
 export RP_PORT MAIL_DIR="$WORK/mail" ARTIFACTS="$ART"
+# The step-up scenarios age a session's last authentication: in permesi's database (psql), and
+# they drop the session's cache entry (the CLI as the admin ACL user, password in the
+# environment). Not PERMESI_-prefixed: the operator-token command inherits the environment, and
+# the services refuse settings they do not know.
+BROWSER_DB_URL="$(pg_url postgres browser_permesi)"
+BROWSER_REDIS_CLI="$(redis_cli_bin)"
+BROWSER_REDIS_PORT="$REDIS_PORT"
+BROWSER_REDIS_PASSWORD="$REDIS_ADMIN_PASSWORD"
+export BROWSER_DB_URL BROWSER_REDIS_CLI BROWSER_REDIS_PORT BROWSER_REDIS_PASSWORD
 # One-time operator tokens for the admin scenario, minted against the test database.
 OPERATOR_TOKEN_CMD="$(printf '%q ' env "${P_ENV[@]}" "$P_BIN" operator-token)"
 export OPERATOR_TOKEN_CMD

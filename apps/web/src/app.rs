@@ -14,6 +14,7 @@ use crate::{
         ForgotPasswordPage, LoginPage, NotFound, OrgPage, OrgsPage, ProjectPage, ResetPasswordPage,
         SecurityPage, SignupPage, StatusPage, VerifyEmailPage,
     },
+    reauth::{self, ReauthDialog},
     session::{self, Auth},
 };
 
@@ -21,6 +22,7 @@ use crate::{
 #[component]
 pub fn App() -> impl IntoView {
     session::provide();
+    reauth::provide();
     view! {
         <Router>
             <div class="flex min-h-screen flex-col bg-slate-50 text-slate-900">
@@ -51,6 +53,7 @@ pub fn App() -> impl IntoView {
                     </Routes>
                 </main>
                 <Footer />
+                <ReauthDialog />
             </div>
         </Router>
     }

@@ -25,6 +25,8 @@ pub enum ApiError {
         code: String,
         title: String,
         detail: Option<String>,
+        /// Seconds from the `Retry-After` header (429 answers).
+        retry_after: Option<u64>,
     },
     /// Any other non-success answer.
     Http { status: u16 },
@@ -39,6 +41,53 @@ impl ApiError {
             self,
             Self::Problem { status: 401, .. } | Self::Http { status: 401 }
         )
+    }
+
+    /// The problem's `code`, when the answer was a problem.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Problem { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// Whether the API wants a recent sign-in first (step-up: `403 reauthentication_required`).
+    pub fn is_reauthentication_required(&self) -> bool {
+        self.code() == Some("reauthentication_required")
+    }
+
+    /// Whether the password attempts are used up for now (`429 too_many_attempts`).
+    pub fn too_many_attempts(&self) -> Option<Lockout> {
+        match self {
+            Self::Problem {
+                status: 429,
+                code,
+                retry_after,
+                ..
+            } if code == "too_many_attempts" => Some(Lockout {
+                retry_after: *retry_after,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Password attempts used up for now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lockout {
+    /// Seconds to wait, when the API said (`Retry-After`).
+    pub retry_after: Option<u64>,
+}
+
+/// "in 5 minutes" for a `Retry-After` in seconds (rounded up, at least a minute); "later" when
+/// unknown.
+pub fn wait_text(retry_after: Option<u64>) -> String {
+    match retry_after {
+        None => "later".to_owned(),
+        Some(secs) => match secs.div_ceil(60).max(1) {
+            1 => "in a minute".to_owned(),
+            m => format!("in {m} minutes"),
+        },
     }
 }
 
@@ -74,6 +123,7 @@ pub fn error_from(status: u16, body: &str) -> ApiError {
             code: p.code,
             title: p.title,
             detail: p.detail,
+            retry_after: None,
         },
         Err(_) => ApiError::Http { status },
     }
@@ -86,13 +136,13 @@ fn js_error(e: &JsValue) -> String {
         .unwrap_or_default()
 }
 
-/// One raw call: `(status, body)` for any HTTP answer.
+/// One raw call: `(status, body, Retry-After seconds)` for any HTTP answer.
 async fn send(
     method: &str,
     url: &str,
     body: Option<&Value>,
     admission: Option<&str>,
-) -> Result<(u16, String), ApiError> {
+) -> Result<(u16, String, Option<u64>), ApiError> {
     let window = web_sys::window().ok_or_else(|| ApiError::Network("no window".into()))?;
     let init = RequestInit::new();
     init.set_method(method);
@@ -119,6 +169,13 @@ async fn send(
         .dyn_into()
         .map_err(|e| ApiError::Network(js_error(&e)))?;
     let status = response.status();
+    // Readable cross-origin because the services list it in Access-Control-Expose-Headers.
+    let retry_after = response
+        .headers()
+        .get("Retry-After")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse::<u64>().ok());
     let text = JsFuture::from(
         response
             .text()
@@ -126,7 +183,7 @@ async fn send(
     )
     .await
     .map_err(|e| ApiError::Network(js_error(&e)))?;
-    Ok((status, text.as_string().unwrap_or_default()))
+    Ok((status, text.as_string().unwrap_or_default(), retry_after))
 }
 
 /// A call that must succeed (2xx); returns the status and body.
@@ -136,11 +193,18 @@ async fn call(
     body: Option<&Value>,
     admission: Option<&str>,
 ) -> Result<(u16, String), ApiError> {
-    let (status, text) = send(method, url, body, admission).await?;
+    let (status, text, retry_after) = send(method, url, body, admission).await?;
     if (200..300).contains(&status) {
         Ok((status, text))
     } else {
-        Err(error_from(status, &text))
+        let mut error = error_from(status, &text);
+        if let ApiError::Problem {
+            retry_after: slot, ..
+        } = &mut error
+        {
+            *slot = retry_after;
+        }
+        Err(error)
     }
 }
 
@@ -219,6 +283,9 @@ pub struct Me {
 pub struct SessionView {
     pub user: Me,
     pub session_id: String,
+    /// When the session last proved a factor (the login or a re-authentication), RFC 3339.
+    #[serde(default)]
+    pub authenticated_at: Option<String>,
 }
 
 /// `GET /v1/auth/session`: `None` without a session.
@@ -253,7 +320,8 @@ struct Started {
         alias = "signup_id",
         alias = "login_id",
         alias = "change_id",
-        alias = "reset_id"
+        alias = "reset_id",
+        alias = "reauth_id"
     )]
     id: String,
     response: String,
@@ -330,12 +398,43 @@ pub async fn password_reset_start(
     Ok((s.id, s.response))
 }
 
-pub async fn password_reset_finish(reset_id: &str, upload: &str) -> Result<(), ApiError> {
-    post_unit(
-        "/v1/auth/password-reset/finish",
-        &json!({ "reset_id": reset_id, "upload": upload }),
+/// The sign-in methods still on an account after a password reset.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct RemainingFactors {
+    #[serde(default)]
+    pub totp: bool,
+    #[serde(default)]
+    pub passkeys: Vec<RemainingPasskey>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct RemainingPasskey {
+    pub name: String,
+    pub created_at: String,
+}
+
+/// `password-reset/finish` → the factors left on the account (`None` from a server that
+/// answers 204).
+pub async fn password_reset_finish(
+    reset_id: &str,
+    upload: &str,
+) -> Result<Option<RemainingFactors>, ApiError> {
+    #[derive(Deserialize)]
+    struct Finished {
+        factors: RemainingFactors,
+    }
+    let body = json!({ "reset_id": reset_id, "upload": upload });
+    let (_, text) = call(
+        "POST",
+        &api("/v1/auth/password-reset/finish"),
+        Some(&body),
+        None,
     )
-    .await
+    .await?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    parse::<Finished>(&text).map(|f| Some(f.factors))
 }
 
 /// `login/start` → `(login_id, KE2)`.
@@ -429,6 +528,38 @@ pub async fn passkey_login_finish(
 }
 
 // ---- me ---------------------------------------------------------------------------------------
+
+/// `reauthenticate/password/start` → `(reauth_id, KE2)`: step-up with the password (the OPAQUE
+/// steps of a login, for the signed-in account).
+pub async fn reauth_password_start(request: &str) -> Result<(String, String), ApiError> {
+    let s: Started = post(
+        "/v1/me/reauthenticate/password/start",
+        &json!({ "request": request }),
+    )
+    .await?;
+    Ok((s.id, s.response))
+}
+
+pub async fn reauth_password_finish(reauth_id: &str, finalization: &str) -> Result<(), ApiError> {
+    post_unit(
+        "/v1/me/reauthenticate/password/finish",
+        &json!({ "reauth_id": reauth_id, "finalization": finalization }),
+    )
+    .await
+}
+
+/// `reauthenticate/passkey/start`: step-up with one of the account's passkeys.
+pub async fn reauth_passkey_start() -> Result<Ceremony, ApiError> {
+    post("/v1/me/reauthenticate/passkey/start", &json!({})).await
+}
+
+pub async fn reauth_passkey_finish(ceremony_id: &str, credential: Value) -> Result<(), ApiError> {
+    post_unit(
+        "/v1/me/reauthenticate/passkey/finish",
+        &json!({ "ceremony_id": ceremony_id, "credential": credential }),
+    )
+    .await
+}
 
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 pub struct MfaStatus {
@@ -954,4 +1085,75 @@ pub async fn oauth_consent(id: &str, approve: bool) -> Result<String, ApiError> 
 /// Where the browser resumes an authorization after a login.
 pub fn oauth_resume_url(request: &str) -> String {
     api(&format!("/oauth/authorize?request={}", enc(request)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problem_codes_are_read() {
+        let e = error_from(
+            403,
+            r#"{"type":"about:blank","code":"reauthentication_required","title":"Reauthentication required","status":403}"#,
+        );
+        assert!(e.is_reauthentication_required());
+        assert_eq!(e.too_many_attempts(), None);
+        assert!(!error_from(403, "not json").is_reauthentication_required());
+    }
+
+    #[test]
+    fn too_many_attempts_carries_retry_after() {
+        let ApiError::Problem {
+            status,
+            code,
+            title,
+            detail,
+            ..
+        } = error_from(
+            429,
+            r#"{"code":"too_many_attempts","title":"Too many attempts"}"#,
+        )
+        else {
+            panic!("not a problem");
+        };
+        let e = ApiError::Problem {
+            status,
+            code,
+            title,
+            detail,
+            retry_after: Some(300),
+        };
+        assert_eq!(
+            e.too_many_attempts(),
+            Some(Lockout {
+                retry_after: Some(300)
+            })
+        );
+        let other = error_from(
+            429,
+            r#"{"code":"rate_limited","title":"Too many requests"}"#,
+        );
+        assert_eq!(other.too_many_attempts(), None);
+    }
+
+    #[test]
+    fn wait_text_rounds_up_to_minutes() {
+        assert_eq!(wait_text(None), "later");
+        assert_eq!(wait_text(Some(0)), "in a minute");
+        assert_eq!(wait_text(Some(59)), "in a minute");
+        assert_eq!(wait_text(Some(60)), "in a minute");
+        assert_eq!(wait_text(Some(61)), "in 2 minutes");
+        assert_eq!(wait_text(Some(900)), "in 15 minutes");
+    }
+
+    #[test]
+    fn remaining_factors_parse() {
+        let f: RemainingFactors = serde_json::from_str(
+            r#"{"totp":true,"passkeys":[{"name":"Laptop","created_at":"2026-11-23T13:44:10Z"}]}"#,
+        )
+        .unwrap();
+        assert!(f.totp);
+        assert_eq!(f.passkeys[0].name, "Laptop");
+    }
 }

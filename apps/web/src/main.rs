@@ -13,7 +13,8 @@
 //! - [`api`]: browser `fetch` with a time limit (status probes).
 //! - [`client`]: the typed permesi/genesis API and its error type; [`admission`]: proof of work
 //!   and OPAQUE steps with progress; [`webauthn`]: passkey ceremonies; [`session`]: who is
-//!   signed in.
+//!   signed in; [`reauth`]: step-up re-authentication ("Confirm it's you"); [`link`]: the
+//!   token of an emailed link.
 //! - [`app`], [`components`], [`pages`]: the Leptos views.
 
 mod admission;
@@ -22,7 +23,9 @@ mod app;
 mod client;
 mod components;
 mod config;
+mod link;
 mod pages;
+mod reauth;
 mod session;
 mod status;
 mod url;

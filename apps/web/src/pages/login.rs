@@ -1,6 +1,7 @@
 //! `/login`: email first; a passkey is offered first, the password form on request; then the
 //! MFA step (TOTP or a recovery code) when the account has one. With `?request=ID` (sent here
-//! by `/oauth/authorize`) a successful login resumes the authorization.
+//! by `/oauth/authorize`) a successful login resumes the authorization; with `?next=/path` it
+//! returns to that page of the console (same origin only, see [`next_target`]).
 
 use leptos::{prelude::*, task::spawn_local};
 use leptos_router::{
@@ -13,8 +14,26 @@ use crate::{
     client::{self, ApiError, LoginOutcome},
     components::{BTN, BTN2, CARD, ErrorBox, Field, LINK, PageTitle, ProgressBox, focus_id},
     session::use_session,
-    webauthn,
+    url, webauthn,
 };
+
+/// Where a successful login goes without `next=` (or with one that is refused).
+const DEFAULT_PAGE: &str = "/console/me/security";
+
+/// The page `next` names, when it is a path on the console's own origin: the pure check
+/// ([`url::is_local_path`]: one `/`, then neither `/` nor `\`), then the browser's URL parser
+/// against the current origin must keep that origin. Returns the parsed path, query and
+/// fragment, so what is followed is what was checked.
+fn next_target(next: &str) -> Option<String> {
+    if !url::is_local_path(next) {
+        return None;
+    }
+    let origin = web_sys::window()?.location().origin().ok()?;
+    let parsed = web_sys::Url::new_with_base(next, &origin).ok()?;
+    let path = parsed.pathname();
+    (parsed.origin() == origin && url::is_local_path(&path))
+        .then(|| format!("{path}{}{}", parsed.search(), parsed.hash()))
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Step {
@@ -45,6 +64,8 @@ pub fn LoginPage() -> impl IntoView {
     let code = RwSignal::new(String::new());
     let recovery = RwSignal::new(false);
     let error = RwSignal::new(None::<ApiError>);
+    // Password attempts used up for now (`429 too_many_attempts`).
+    let locked = RwSignal::new(None::<client::Lockout>);
     let progress: ProgressSignal = RwSignal::new(None);
     let busy = RwSignal::new(false);
 
@@ -62,9 +83,9 @@ pub fn LoginPage() -> impl IntoView {
                         }
                     } else {
                         let target = next
-                            .clone()
-                            .filter(|n| n.starts_with('/') && !n.starts_with("//"))
-                            .unwrap_or_else(|| "/console/me/security".to_owned());
+                            .as_deref()
+                            .and_then(next_target)
+                            .unwrap_or_else(|| DEFAULT_PAGE.to_owned());
                         navigate(&target, NavigateOptions::default());
                     }
                 }
@@ -73,7 +94,13 @@ pub fn LoginPage() -> impl IntoView {
                     recovery.set(!methods.iter().any(|m| m == "totp"));
                     step.set(Step::Mfa(methods));
                 }
-                Err(e) => error.set(Some(e)),
+                // The password step's lockout gets its own message with the ways around it.
+                Err(e) => match e.too_many_attempts() {
+                    Some(wait) if step.get_untracked() == Step::Password => {
+                        locked.set(Some(wait));
+                    }
+                    _ => error.set(Some(e)),
+                },
             }
         }
     };
@@ -82,6 +109,7 @@ pub fn LoginPage() -> impl IntoView {
         let outcome = outcome.clone();
         move |with_email: bool| {
             error.set(None);
+            locked.set(None);
             busy.set(true);
             let e = email.get_untracked().trim().to_owned();
             let outcome = outcome.clone();
@@ -109,6 +137,7 @@ pub fn LoginPage() -> impl IntoView {
         move |ev: leptos::ev::SubmitEvent| {
             ev.prevent_default();
             error.set(None);
+            locked.set(None);
             busy.set(true);
             let (e, p) = (
                 email.get_untracked().trim().to_owned(),
@@ -161,6 +190,7 @@ pub fn LoginPage() -> impl IntoView {
     });
 
     let passkey_only = passkey.clone();
+    let passkey_locked = passkey.clone();
     view! {
         <div class="mx-auto max-w-md">
             <PageTitle
@@ -222,6 +252,27 @@ pub fn LoginPage() -> impl IntoView {
                 }}
                 <ProgressBox progress />
                 <ErrorBox error />
+                {move || locked.get().map(|wait| {
+                    let passkey_locked = passkey_locked.clone();
+                    view! {
+                        <div role="alert" data-testid="locked" class="space-y-2 rounded-md border border-amber-300 bg-amber-50 px-3 py-2 text-sm text-amber-900">
+                            <p class="font-medium">"Too many attempts"</p>
+                            <p>{format!(
+                                "Password sign-in for this account is paused after too many attempts. Try again {}, or:",
+                                client::wait_text(wait.retry_after),
+                            )}</p>
+                            <ul class="list-inside list-disc space-y-1">
+                                <li>
+                                    <button type="button" class=LINK disabled=move || busy.get()
+                                        on:click=move |_| passkey_locked(!email.get_untracked().trim().is_empty())>
+                                        "Sign in with a passkey"
+                                    </button>
+                                </li>
+                                <li><a class=LINK href="/forgot-password">"Reset your password"</a></li>
+                            </ul>
+                        </div>
+                    }
+                })}
                 <p class="text-center text-sm text-slate-600">
                     "No account yet? " <a class=LINK href="/signup">"Create one"</a>
                 </p>

@@ -12,6 +12,7 @@ use crate::{
         BTN, BTN_DANGER, BTN2, ErrorBox, Field, INPUT, LINK, Loading, Notice, PageTitle,
         RequireUser, ShownOnce,
     },
+    link,
     pages::security::{Section, load},
 };
 
@@ -729,9 +730,13 @@ fn OidcSettings(place: Place, slug: String) -> impl IntoView {
     }
 }
 
-/// `/invitations/accept?token=…`: the link from an invitation mail.
+/// `/invitations/accept#token=…` (or `?token=…` from older mails): the link from an invitation
+/// mail. The token is taken from the address bar before the sign-in prompt, and kept in this
+/// tab until the invitation is accepted, so it survives the detour through the login page.
 #[component]
 pub fn AcceptInvitationPage() -> impl IntoView {
+    // Taken here, outside `RequireUser`, so the address bar is cleaned at once.
+    let _ = link::take_token(link::INVITATION);
     view! {
         <div class="mx-auto max-w-md">
             <PageTitle title="Join an organization" />
@@ -742,13 +747,17 @@ pub fn AcceptInvitationPage() -> impl IntoView {
 
 #[component]
 fn AcceptBody() -> impl IntoView {
-    let token = leptos_router::hooks::use_query_map()
-        .with_untracked(|q| q.get("token"))
-        .unwrap_or_default();
+    let token = link::take_token(link::INVITATION).unwrap_or_default();
     let result = RwSignal::new(None::<Result<Org, ApiError>>);
     let accept = move |_| {
         let t = token.clone();
-        spawn_local(async move { result.set(Some(client::accept_invitation(&t).await)) });
+        spawn_local(async move {
+            let r = client::accept_invitation(&t).await;
+            if r.is_ok() {
+                link::forget(link::INVITATION);
+            }
+            result.set(Some(r));
+        });
     };
     view! {
         <div class="space-y-3 rounded-lg border border-slate-200 bg-white p-4 shadow-sm">

@@ -1,14 +1,15 @@
-//! Forgotten passwords: `/forgot-password` asks for a reset link, `/reset-password?token=…`
-//! (the link) registers a new password with OPAQUE in this browser.
+//! Forgotten passwords: `/forgot-password` asks for a reset link, `/reset-password#token=…`
+//! (the link) registers a new password with OPAQUE in this browser, then lists the sign-in
+//! methods still on the account (a reset does not remove passkeys or the authenticator app).
 
 use leptos::{prelude::*, task::spawn_local};
-use leptos_router::hooks::use_query_map;
 
 use crate::{
     admission::{self, ProgressSignal},
-    client::{self, ApiError},
+    client::{self, ApiError, RemainingFactors},
     components::{BTN, CARD, ErrorBox, Field, LINK, PageTitle, ProgressBox},
-    pages::signup::MIN_PASSWORD,
+    link,
+    pages::{security::short, signup::MIN_PASSWORD},
 };
 
 /// `/forgot-password`.
@@ -64,19 +65,17 @@ pub fn ForgotPasswordPage() -> impl IntoView {
     }
 }
 
-/// `/reset-password?token=…`: the link from the reset mail.
+/// `/reset-password#token=…` (or `?token=…` from older mails): the link from the reset mail.
 #[component]
 pub fn ResetPasswordPage() -> impl IntoView {
-    let token = use_query_map()
-        .with_untracked(|q| q.get("token"))
-        .unwrap_or_default();
-    let token = StoredValue::new(token);
+    let token = StoredValue::new(link::take_token(link::RESET_PASSWORD).unwrap_or_default());
     let password = RwSignal::new(String::new());
     let confirm = RwSignal::new(String::new());
     let error = RwSignal::new(None::<ApiError>);
     let progress: ProgressSignal = RwSignal::new(None);
     let busy = RwSignal::new(false);
-    let done = RwSignal::new(false);
+    // `Some` once the password is reset: the factors left (`None` inside when not told).
+    let done = RwSignal::new(None::<Option<RemainingFactors>>);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         error.set(None);
@@ -97,7 +96,10 @@ pub fn ResetPasswordPage() -> impl IntoView {
             progress.set(None);
             busy.set(false);
             match r {
-                Ok(()) => done.set(true),
+                Ok(factors) => {
+                    link::forget(link::RESET_PASSWORD);
+                    done.set(Some(factors));
+                }
                 Err(e) => error.set(Some(e)),
             }
         });
@@ -105,10 +107,11 @@ pub fn ResetPasswordPage() -> impl IntoView {
     view! {
         <div class="mx-auto max-w-md">
             <PageTitle title="Choose a new password" subtitle="It never leaves this browser: permesi uses OPAQUE. Resetting signs you out everywhere." />
-            {move || if done.get() {
+            {move || if let Some(factors) = done.get() {
                 view! {
-                    <div class=format!("space-y-3 {CARD}") data-testid="reset-done">
+                    <div class=format!("space-y-4 {CARD}") data-testid="reset-done">
                         <p class="text-sm text-emerald-800">"Your password was changed. Sign in with the new one."</p>
+                        {factors.map(|f| view! { <Factors factors=f /> })}
                         <a href="/login" class=BTN>"Sign in"</a>
                     </div>
                 }.into_any()
@@ -137,7 +140,41 @@ pub fn ResetPasswordPage() -> impl IntoView {
     }
 }
 
-async fn reset(token: &str, password: &str, progress: ProgressSignal) -> Result<(), ApiError> {
+/// The sign-in methods a reset left on the account, so an unknown one stands out.
+#[component]
+fn Factors(factors: RemainingFactors) -> impl IntoView {
+    if !factors.totp && factors.passkeys.is_empty() {
+        return view! {
+            <p class="text-sm text-slate-700" data-testid="reset-factors">
+                "Your account has no passkey and no authenticator app: the new password is how you sign in."
+            </p>
+        }
+        .into_any();
+    }
+    view! {
+        <div class="space-y-2 rounded-md border border-slate-200 bg-slate-50 p-3 text-sm" data-testid="reset-factors">
+            <p class="text-slate-800">
+                "These sign-in methods are still on your account. If you don't recognise one, remove it in Security settings after you log in."
+            </p>
+            <ul class="list-inside list-disc space-y-1 text-slate-700">
+                {factors.passkeys.into_iter().map(|p| view! {
+                    <li>
+                        "Passkey "<span class="font-medium">{p.name}</span>
+                        <span class="text-slate-500">{format!(" (added {})", short(&p.created_at))}</span>
+                    </li>
+                }).collect_view()}
+                {factors.totp.then(|| view! { <li>"Authenticator app (TOTP) codes"</li> })}
+            </ul>
+        </div>
+    }
+    .into_any()
+}
+
+async fn reset(
+    token: &str,
+    password: &str,
+    progress: ProgressSignal,
+) -> Result<Option<RemainingFactors>, ApiError> {
     let (state, request) =
         opaque::client::registration_start(password.as_bytes()).map_err(admission::opaque_error)?;
     let (reset_id, response) = client::password_reset_start(token, &request).await?;

@@ -1,5 +1,6 @@
 //! `/console/me/security`: passkeys, TOTP, recovery codes, sessions, the password, and
-//! deleting the account.
+//! deleting the account. Every change goes through [`crate::reauth::Reauth::run`]: when the API wants a
+//! recent sign-in, the "Confirm it's you" dialog asks for it and the change is retried.
 
 use leptos::{prelude::*, task::spawn_local};
 
@@ -10,6 +11,7 @@ use crate::{
         BTN, BTN_DANGER, BTN2, CARD, ErrorBox, Field, INPUT, Loading, Notice, PageTitle,
         ProgressBox, RequireUser, ShownOnce, focus_id,
     },
+    reauth::use_reauth,
     session::{Auth, use_session},
     webauthn,
 };
@@ -85,6 +87,7 @@ fn DeleteAccount() -> impl IntoView {
     let error = RwSignal::new(None::<ApiError>);
     let busy = RwSignal::new(false);
     let session = use_session();
+    let reauth = use_reauth();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         error.set(None);
@@ -103,7 +106,7 @@ fn DeleteAccount() -> impl IntoView {
         busy.set(true);
         let typed = email.get_untracked();
         spawn_local(async move {
-            let r = client::delete_account(&typed).await;
+            let r = reauth.run(|| client::delete_account(&typed)).await;
             busy.set(false);
             match r {
                 Ok(()) => {
@@ -122,7 +125,7 @@ fn DeleteAccount() -> impl IntoView {
                 "Deleting the account ends every session and removes your passkeys, authenticator app, \
                  memberships and consents. An organization you are the only owner of must get another \
                  owner (or be deleted) first. The audit log keeps its entries, which name the account by \
-                 id only. Needs a sign-in in the last 10 minutes."
+                 id only. If you signed in more than 10 minutes ago, you confirm it's you first."
             </p>
             <form class="space-y-4" on:submit=submit>
                 <Field label="Type your email address to confirm" id="delete-email" kind="email" value=email autocomplete="off" />
@@ -141,6 +144,7 @@ fn Passkeys(on_change: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoVie
     let error = RwSignal::new(None::<ApiError>);
     let notice = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
+    let reauth = use_reauth();
     let reload = move || {
         version.update(|v| *v += 1);
         on_change();
@@ -152,12 +156,14 @@ fn Passkeys(on_change: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoVie
         busy.set(true);
         let n = name.get_untracked().trim().to_owned();
         spawn_local(async move {
-            let r = async {
-                let c = client::passkey_register_start().await?;
-                let cred = webauthn::create(&c.options).await?;
-                client::passkey_register_finish(&c.ceremony_id, &n, cred).await
-            }
-            .await;
+            let n = &n;
+            let r = reauth
+                .run(move || async move {
+                    let c = client::passkey_register_start().await?;
+                    let cred = webauthn::create(&c.options).await?;
+                    client::passkey_register_finish(&c.ceremony_id, n, cred).await
+                })
+                .await;
             busy.set(false);
             match r {
                 Ok(()) => {
@@ -197,6 +203,7 @@ fn PasskeyRow(
     error: RwSignal<Option<ApiError>>,
     reload: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
+    let reauth = use_reauth();
     let editing = RwSignal::new(false);
     let name = RwSignal::new(key.name.clone());
     let id = key.id.clone();
@@ -206,7 +213,7 @@ fn PasskeyRow(
         ev.prevent_default();
         let (id, n) = (id.clone(), name.get_untracked());
         spawn_local(async move {
-            match client::passkey_rename(&id, n.trim()).await {
+            match reauth.run(|| client::passkey_rename(&id, n.trim())).await {
                 Ok(()) => {
                     editing.set(false);
                     reload();
@@ -224,7 +231,7 @@ fn PasskeyRow(
             return;
         }
         spawn_local(async move {
-            match client::passkey_delete(&id).await {
+            match reauth.run(|| client::passkey_delete(&id)).await {
                 Ok(()) => reload(),
                 Err(e) => error.set(Some(e)),
             }
@@ -279,6 +286,7 @@ fn Totp(
     let error = RwSignal::new(None::<ApiError>);
     let notice = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
+    let reauth = use_reauth();
     let run = move |f: std::pin::Pin<
         Box<dyn std::future::Future<Output = Result<Option<String>, ApiError>>>,
     >| {
@@ -299,7 +307,7 @@ fn Totp(
     };
     let start = move |_| {
         run(Box::pin(async move {
-            enrolment.set(Some(client::totp_enrol().await?));
+            enrolment.set(Some(reauth.run(client::totp_enrol).await?));
             focus_id("totp-code");
             codes.set(None);
             Ok(None)
@@ -309,7 +317,7 @@ fn Totp(
         ev.prevent_default();
         let c = code.get_untracked().trim().to_owned();
         run(Box::pin(async move {
-            codes.set(Some(client::totp_confirm(&c).await?));
+            codes.set(Some(reauth.run(|| client::totp_confirm(&c)).await?));
             enrolment.set(None);
             code.set(String::new());
             Ok(Some("Authenticator app enabled.".into()))
@@ -317,14 +325,14 @@ fn Totp(
     };
     let disable = move |_| {
         run(Box::pin(async move {
-            client::totp_disable().await?;
+            reauth.run(client::totp_disable).await?;
             codes.set(None);
             Ok(Some("Authenticator app disabled.".into()))
         }));
     };
     let regenerate = move |_| {
         run(Box::pin(async move {
-            codes.set(Some(client::regenerate_recovery_codes().await?));
+            codes.set(Some(reauth.run(client::regenerate_recovery_codes).await?));
             Ok(Some(
                 "New recovery codes: the old ones no longer work.".into(),
             ))
@@ -342,7 +350,6 @@ fn Totp(
                             <button type="button" class=BTN2 on:click=regenerate disabled=move || busy.get()>"Regenerate recovery codes"</button>
                             <button type="button" class=BTN_DANGER on:click=disable disabled=move || busy.get()>"Disable"</button>
                         </div>
-                        <p class="text-xs text-slate-500">"Disabling needs a sign-in from the last 10 minutes."</p>
                     </div>
                 }.into_any(),
                 Some(Ok(_)) => match enrolment.get() {
@@ -377,9 +384,10 @@ fn Sessions() -> impl IntoView {
     let version = RwSignal::new(0u32);
     let list = load(version, client::sessions);
     let error = RwSignal::new(None::<ApiError>);
+    let reauth = use_reauth();
     let end = move |id: String| {
         spawn_local(async move {
-            match client::end_session(&id).await {
+            match reauth.run(|| client::end_session(&id)).await {
                 Ok(()) => version.update(|v| *v += 1),
                 Err(e) => error.set(Some(e)),
             }
@@ -427,9 +435,10 @@ fn Consents() -> impl IntoView {
     let version = RwSignal::new(0u32);
     let list = load(version, client::consents);
     let error = RwSignal::new(None::<ApiError>);
+    let reauth = use_reauth();
     let withdraw = move |id: String| {
         spawn_local(async move {
-            match client::withdraw_consent(&id).await {
+            match reauth.run(|| client::withdraw_consent(&id)).await {
                 Ok(()) => version.update(|v| *v += 1),
                 Err(e) => error.set(Some(e)),
             }
@@ -471,6 +480,7 @@ fn Password() -> impl IntoView {
     let notice = RwSignal::new(None::<String>);
     let progress: ProgressSignal = RwSignal::new(None);
     let busy = RwSignal::new(false);
+    let reauth = use_reauth();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         error.set(None);
@@ -486,18 +496,20 @@ fn Password() -> impl IntoView {
         }
         busy.set(true);
         spawn_local(async move {
-            let r = async {
-                let (state, request) = opaque::client::registration_start(p.as_bytes())
+            let p = &p;
+            let r = reauth
+                .run(move || async move {
+                    let (state, request) = opaque::client::registration_start(p.as_bytes())
+                        .map_err(admission::opaque_error)?;
+                    let (id, response) = client::password_start(&request).await?;
+                    let reg = admission::hashing(progress, || {
+                        opaque::client::registration_finish(state, &response, p.as_bytes())
+                    })
+                    .await
                     .map_err(admission::opaque_error)?;
-                let (id, response) = client::password_start(&request).await?;
-                let reg = admission::hashing(progress, || {
-                    opaque::client::registration_finish(state, &response, p.as_bytes())
+                    client::password_finish(&id, &reg.upload).await
                 })
-                .await
-                .map_err(admission::opaque_error)?;
-                client::password_finish(&id, &reg.upload).await
-            }
-            .await;
+                .await;
             progress.set(None);
             busy.set(false);
             match r {

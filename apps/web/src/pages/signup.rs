@@ -1,4 +1,4 @@
-//! Sign up (`/signup`), email verification (`/verify-email?token=`) and resending the link.
+//! Sign up (`/signup`), email verification (`/verify-email#token=`) and resending the link.
 
 use leptos::{prelude::*, task::spawn_local};
 use leptos_router::hooks::use_query_map;
@@ -7,6 +7,7 @@ use crate::{
     admission::{self, ProgressSignal},
     client::{self, ApiError},
     components::{BTN, BTN2, CARD, ErrorBox, Field, LINK, Notice, PageTitle, ProgressBox},
+    link,
 };
 
 /// The shortest password the console accepts (the server never sees it).
@@ -150,11 +151,10 @@ fn Resend(email: String) -> impl IntoView {
     }
 }
 
-/// `/verify-email?token=…`: the link from the verification mail.
+/// `/verify-email#token=…` (or `?token=…` from older mails): the link from the verification mail.
 #[component]
 pub fn VerifyEmailPage() -> impl IntoView {
-    let query = use_query_map();
-    let token = query.with_untracked(|q| q.get("token")).unwrap_or_default();
+    let token = link::take_token(link::VERIFY_EMAIL).unwrap_or_default();
     let error = RwSignal::new(None::<ApiError>);
     let progress: ProgressSignal = RwSignal::new(None);
     let done = RwSignal::new(false);
@@ -173,7 +173,10 @@ pub fn VerifyEmailPage() -> impl IntoView {
             .await;
             progress.set(None);
             match r {
-                Ok(()) => done.set(true),
+                Ok(()) => {
+                    link::forget(link::VERIFY_EMAIL);
+                    done.set(true);
+                }
                 Err(e) => error.set(Some(e)),
             }
         });
