@@ -16,7 +16,9 @@ mod permesi;
 use std::ops::ControlFlow;
 
 pub use opaque::client::Params;
-pub use permesi::{Me, PermesiClient, SESSION_COOKIE, SessionCookie, token_from_link};
+pub use permesi::{
+    INSECURE_SESSION_COOKIE, Me, PermesiClient, SESSION_COOKIE, SessionCookie, token_from_link,
+};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

@@ -26,8 +26,11 @@ use zeroize::Zeroizing;
 
 use crate::{ADMISSION_HEADER, ClientError, GenesisClient, base_url, refusal};
 
-/// The name of permesi's session cookie.
-pub const SESSION_COOKIE: &str = "permesi_session";
+/// The name of permesi's session cookie when it is `Secure` (every deployment but plain-HTTP
+/// development).
+pub const SESSION_COOKIE: &str = "__Host-permesi_session";
+/// Its name without `Secure` (plain-HTTP localhost development).
+pub const INSECURE_SESSION_COOKIE: &str = "permesi_session";
 
 /// The logged-in account, as `GET /v1/me` returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -88,7 +91,7 @@ impl SessionCookie {
     }
 
     /// The session cookie set by a login answer: the first `Set-Cookie` named
-    /// [`SESSION_COOKIE`] with a non-empty value.
+    /// [`SESSION_COOKIE`] (or [`INSECURE_SESSION_COOKIE`]) with a non-empty value.
     fn from_set_cookie(headers: &reqwest::header::HeaderMap) -> Option<Self> {
         headers
             .get_all(SET_COOKIE)
@@ -96,7 +99,7 @@ impl SessionCookie {
             .filter_map(|v| v.to_str().ok())
             .filter_map(|v| v.split(';').next())
             .filter_map(|pair| Self::parse(pair).ok())
-            .find(|c| c.name == SESSION_COOKIE)
+            .find(|c| c.name == SESSION_COOKIE || c.name == INSECURE_SESSION_COOKIE)
     }
 }
 
@@ -443,8 +446,14 @@ fn run_ksf<T>(f: impl FnOnce() -> Result<T, opaque::Error>) -> Result<T, ClientE
 pub fn token_from_link(input: &str) -> Result<Zeroizing<String>, ClientError> {
     let input = input.trim();
     let token = match url::Url::parse(input) {
+        // Links carry the token in the fragment (never sent to servers, so never logged);
+        // links mailed before that carried it in the query.
         Ok(link) => Zeroizing::new(
-            link.query_pairs()
+            link.fragment()
+                .map(|f| url::form_urlencoded::parse(f.as_bytes()))
+                .into_iter()
+                .flatten()
+                .chain(link.query_pairs())
                 .find(|(k, _)| k == "token")
                 .map(|(_, v)| v.into_owned())
                 .ok_or(ClientError::InvalidLink)?,
@@ -466,7 +475,7 @@ mod tests {
     #[test]
     fn links_and_bare_tokens_give_the_token() {
         assert_eq!(
-            token_from_link("http://localhost:8080/verify-email?token=abc_DEF-1")
+            token_from_link("http://localhost:8080/verify-email#token=abc_DEF-1")
                 .unwrap()
                 .as_str(),
             "abc_DEF-1"

@@ -227,7 +227,10 @@ async fn permesictl_signs_up_verifies_logs_in_and_out() {
     #[cfg(unix)]
     assert_eq!(mode(&session_file), 0o600);
     let cookie = std::fs::read_to_string(&session_file).unwrap();
-    assert!(cookie.starts_with("permesi_session="), "bad session file");
+    assert!(
+        cookie.starts_with("__Host-permesi_session="),
+        "bad session file"
+    );
     let cookie_value = cookie.trim().split_once('=').unwrap().1.to_owned();
 
     let (ok, stdout, stderr) = run(&["me", "--session-file", file]).await;

@@ -81,6 +81,23 @@ impl TrustedProxies {
     }
 }
 
+/// The IPv6 prefix length that counts as one client by default: a /64 is what one subscriber
+/// or host usually gets, so counting full IPv6 addresses would give one host 2^64 budgets.
+pub const DEFAULT_IPV6_PREFIX: u8 = 64;
+
+/// The network a client address counts as in rate limits and throttles: the address itself for
+/// IPv4 (and IPv4-mapped IPv6), its first `ipv6_prefix` bits (clamped to 32..=128) for IPv6.
+pub fn network_of(ip: IpAddr, ipv6_prefix: u8) -> IpNet {
+    match ip {
+        IpAddr::V4(v4) => IpNet::from(IpAddr::V4(v4)),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpNet::from(IpAddr::V4(v4)),
+            None => ipnet::Ipv6Net::new(v6, ipv6_prefix.clamp(32, 128))
+                .map_or_else(|_| IpNet::from(ip), |net| IpNet::V6(net.trunc())),
+        },
+    }
+}
+
 /// Extractor: the client address as [`TrustedProxies::client_ip`] decides it, for any state
 /// that holds the service's `Arc<TrustedProxies>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +120,26 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_clients_count_per_prefix_and_ipv4_per_address() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(network_of(a, 64), network_of(b, 64));
+        assert_ne!(network_of(a, 64), network_of(c, 64));
+        assert_eq!(network_of(a, 64).to_string(), "2001:db8:1:2::/64");
+        assert_eq!(network_of(a, 48), network_of(c, 48));
+        assert_ne!(network_of(a, 128), network_of(b, 128));
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(network_of(v4, 64).to_string(), "192.0.2.7/32");
+        assert_eq!(network_of(mapped, 64), network_of(v4, 64));
+        assert_ne!(
+            network_of(v4, 64),
+            network_of("192.0.2.8".parse().unwrap(), 64)
+        );
+    }
 
     fn headers(xff: &str) -> HeaderMap {
         let mut h = HeaderMap::new();

@@ -1,6 +1,10 @@
 //! Short-lived, single-use server-side state: an OPAQUE login between start and finish, a
 //! passkey or MFA ceremony. Stored under a random handle with a TTL and taken exactly once
 //! (`GETDEL` in Valkey/Redis, so two replicas racing on one handle cannot both get it).
+//!
+//! In Valkey every value is sealed ([`Sealer`]) under its full key name: whoever else can reach
+//! Valkey can neither read a ceremony (an OPAQUE login state holds the expected client MAC) nor
+//! plant or move one; a value that does not open is as good as absent.
 
 use std::{
     collections::HashMap,
@@ -13,7 +17,7 @@ use fred::{
     types::{Expiration, SetOptions},
 };
 
-use crate::backends::Cache;
+use crate::{backends::Cache, seal::Sealer};
 
 /// Most entries the in-memory store holds; beyond it, puts fail (closed) instead of growing.
 const MEMORY_CAPACITY: usize = 200_000;
@@ -32,16 +36,22 @@ pub enum EphemeralStore {
         client: Cache,
         /// Key prefix, e.g. `permesi:login:`.
         prefix: &'static str,
+        /// Seals every value under its key name.
+        sealer: std::sync::Arc<Sealer>,
     },
     /// This process only.
     Memory(Mutex<HashMap<String, (Instant, Vec<u8>)>>),
 }
 
 impl EphemeralStore {
-    /// In Redis when a cache is configured, else in memory.
-    pub fn new(cache: Option<Cache>, prefix: &'static str) -> Self {
+    /// In Redis when a cache is configured (values sealed by `sealer`), else in memory.
+    pub fn new(cache: Option<Cache>, prefix: &'static str, sealer: std::sync::Arc<Sealer>) -> Self {
         match cache {
-            Some(client) => Self::Redis { client, prefix },
+            Some(client) => Self::Redis {
+                client,
+                prefix,
+                sealer,
+            },
             None => Self::Memory(Mutex::new(HashMap::new())),
         }
     }
@@ -54,12 +64,18 @@ impl EphemeralStore {
         ttl: Duration,
     ) -> Result<(), EphemeralError> {
         match self {
-            Self::Redis { client, prefix } => {
+            Self::Redis {
+                client,
+                prefix,
+                sealer,
+            } => {
                 let millis = i64::try_from(ttl.as_millis().max(1)).unwrap_or(i64::MAX);
+                let key = format!("{prefix}{handle}");
+                let sealed = sealer.seal(&key, value);
                 let set: Option<String> = client
                     .set(
-                        format!("{prefix}{handle}"),
-                        value,
+                        key,
+                        sealed,
                         Some(Expiration::PX(millis)),
                         Some(SetOptions::NX),
                         false,
@@ -90,10 +106,24 @@ impl EphemeralStore {
     /// Takes the value under `handle`: `Some` once, then `None`; `None` after the TTL.
     pub async fn take(&self, handle: &str) -> Result<Option<Vec<u8>>, EphemeralError> {
         match self {
-            Self::Redis { client, prefix } => client
-                .getdel::<Option<Vec<u8>>, _>(format!("{prefix}{handle}"))
-                .await
-                .map_err(|e| EphemeralError(e.to_string())),
+            Self::Redis {
+                client,
+                prefix,
+                sealer,
+            } => {
+                let key = format!("{prefix}{handle}");
+                let sealed = client
+                    .getdel::<Option<Vec<u8>>, _>(&key)
+                    .await
+                    .map_err(|e| EphemeralError(e.to_string()))?;
+                Ok(sealed.and_then(|sealed| {
+                    let opened = sealer.open(&key, &sealed);
+                    if opened.is_none() {
+                        tracing::warn!(prefix = *prefix, "ephemeral value did not open: ignored");
+                    }
+                    opened
+                }))
+            }
             Self::Memory(map) => {
                 let mut map = map.lock().map_err(|_| EphemeralError("poisoned".into()))?;
                 Ok(map
@@ -108,6 +138,10 @@ impl EphemeralStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn test_sealer() -> std::sync::Arc<Sealer> {
+        std::sync::Arc::new(Sealer::new(&[3; 32]))
+    }
 
     async fn single_use(store: &EphemeralStore) {
         let handle = uuid::Uuid::new_v4().to_string();
@@ -131,7 +165,7 @@ mod tests {
 
     #[tokio::test]
     async fn memory_store_gives_each_value_once_and_forgets_expired_ones() {
-        let store = EphemeralStore::new(None, "t:");
+        let store = EphemeralStore::new(None, "t:", test_sealer());
         single_use(&store).await;
         store
             .put("h", b"x", Duration::from_millis(1))
@@ -150,7 +184,52 @@ mod tests {
         let url = std::env::var("PERMESI_TEST_REDIS_URL")
             .expect("PERMESI_TEST_REDIS_URL: run with `just test`");
         let cache = crate::backends::connect_cache(&url.into()).await.unwrap();
-        let store = EphemeralStore::new(Some(cache), "permesi:test:ephemeral:");
+        let store = EphemeralStore::new(
+            Some(cache.clone()),
+            "permesi:test:ephemeral:",
+            test_sealer(),
+        );
         single_use(&store).await;
+
+        // In Valkey the value is sealed to its key: not readable there, and a value written
+        // or moved by someone else is as good as absent.
+        let handle = uuid::Uuid::new_v4().to_string();
+        let key = format!("permesi:test:ephemeral:{handle}");
+        store
+            .put(&handle, b"secret-state", Duration::from_mins(1))
+            .await
+            .unwrap();
+        let raw: Vec<u8> = cache.get(&key).await.unwrap();
+        assert!(!raw.windows(12).any(|w| w == b"secret-state"));
+        let other = uuid::Uuid::new_v4().to_string();
+        let other_key = format!("permesi:test:ephemeral:{other}");
+        cache
+            .set::<(), _, _>(&other_key, raw, Some(Expiration::EX(60)), None, false)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.take(&other).await.unwrap(),
+            None,
+            "moved to another key"
+        );
+        cache
+            .set::<(), _, _>(
+                &other_key,
+                b"planted".to_vec(),
+                Some(Expiration::EX(60)),
+                None,
+                false,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.take(&other).await.unwrap(),
+            None,
+            "written in the clear"
+        );
+        assert_eq!(
+            store.take(&handle).await.unwrap().as_deref(),
+            Some(&b"secret-state"[..])
+        );
     }
 }

@@ -35,6 +35,7 @@ pub mod middleware;
 pub mod ops;
 pub mod problem;
 pub mod replay;
+pub mod seal;
 pub mod secret;
 pub mod secrets;
 pub mod serve;

@@ -101,6 +101,9 @@ pub struct Settings {
     /// Proxies (CIDRs) whose `X-Forwarded-For` is believed (comma-separated).
     #[serde(deserialize_with = "comma_list")]
     pub trusted_proxies: Vec<String>,
+    /// IPv6 clients share a rate-limit bucket per network of this prefix length (32 to 128);
+    /// IPv4 clients get one per address.
+    pub ipv6_prefix_len: u8,
     /// Record minted token ids (not tokens) in PostgreSQL, off the request path.
     pub audit_minted: bool,
 }
@@ -142,6 +145,7 @@ impl Default for Settings {
             rate_limit_global: 20_000.0,
             rate_limit_global_burst: 40_000.0,
             trusted_proxies: Vec::new(),
+            ipv6_prefix_len: server::client_ip::DEFAULT_IPV6_PREFIX,
             audit_minted: false,
         }
     }
@@ -187,6 +191,7 @@ impl Settings {
                 per_second: self.rate_limit_global,
                 burst: self.rate_limit_global_burst,
             },
+            self.ipv6_prefix_len,
         )
     }
 
@@ -245,7 +250,11 @@ impl ServiceSettings for Settings {
         self.keys_config()?;
         self.admission()?;
         self.trusted_proxies()?;
-        let ranges: [(&str, bool); 8] = [
+        let ranges: [(&str, bool); 9] = [
+            (
+                "IPV6_PREFIX_LEN",
+                (32..=128).contains(&self.ipv6_prefix_len),
+            ),
             ("TOKEN_TTL_SECS", (10..=900).contains(&self.token_ttl_secs)),
             (
                 "CHALLENGE_TTL_SECS",

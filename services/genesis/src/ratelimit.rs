@@ -1,4 +1,7 @@
-//! Token-bucket rate limits per client IP and for the whole instance, in process.
+//! Token-bucket rate limits per client network and for the whole instance, in process.
+//!
+//! A client is its IPv4 address or its IPv6 network (a /64 by default,
+//! [`server::client_ip::network_of`]): one host with a routed /64 is one client, not 2^64.
 //!
 //! Per-replica by design: every replica enforces the limits on what reaches it, so with N
 //! replicas the effective global limit is N times the setting. That keeps the edge free of a
@@ -61,8 +64,9 @@ impl Bucket {
 pub struct RateLimiter {
     per_ip: Rate,
     global: Mutex<(Rate, Bucket)>,
-    shards: Vec<Mutex<HashMap<IpAddr, Bucket>>>,
+    shards: Vec<Mutex<HashMap<ipnet::IpNet, Bucket>>>,
     hasher: RandomState,
+    ipv6_prefix: u8,
 }
 
 /// A request over a limit, and when to retry.
@@ -73,19 +77,22 @@ pub struct Limited {
 }
 
 impl RateLimiter {
-    /// Limits per client IP and for the whole instance.
-    pub fn new(per_ip: Rate, global: Rate) -> Self {
+    /// Limits per client network (IPv6 networks of `ipv6_prefix` bits) and for the whole
+    /// instance.
+    pub fn new(per_ip: Rate, global: Rate, ipv6_prefix: u8) -> Self {
         let now = Instant::now();
         Self {
             per_ip,
             global: Mutex::new((global, Bucket::full(global, now))),
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             hasher: RandomState::new(),
+            ipv6_prefix,
         }
     }
 
     /// Admits or refuses one request from `ip` at `now`.
     pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), Limited> {
+        let ip = server::client_ip::network_of(ip, self.ipv6_prefix);
         let limited = |wait: Duration| Limited {
             // Whole seconds, rounded up, at least one.
             retry_after_secs: (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1),
@@ -135,6 +142,7 @@ mod tests {
                 per_second: 1000.0,
                 burst: 1000.0,
             },
+            64,
         );
         let t0 = Instant::now();
         for _ in 0..3 {
@@ -168,6 +176,7 @@ mod tests {
                 per_second: 0.5,
                 burst: 2.0,
             },
+            64,
         );
         let t0 = Instant::now();
         assert!(limiter.check(IP_A, t0).is_ok());
@@ -178,6 +187,37 @@ mod tests {
             Err(Limited {
                 retry_after_secs: 2
             })
+        );
+    }
+
+    #[test]
+    fn ipv6_clients_share_a_bucket_per_network() {
+        let limiter = RateLimiter::new(
+            Rate {
+                per_second: 0.001,
+                burst: 2.0,
+            },
+            Rate {
+                per_second: 1000.0,
+                burst: 1000.0,
+            },
+            64,
+        );
+        let t0 = Instant::now();
+        // Rotating addresses inside one /64 does not buy more requests.
+        for host in ["2001:db8:0:1::1", "2001:db8:0:1::2"] {
+            assert!(limiter.check(host.parse().unwrap(), t0).is_ok());
+        }
+        assert!(
+            limiter
+                .check("2001:db8:0:1::3".parse().unwrap(), t0)
+                .is_err()
+        );
+        // The next /64 is another client.
+        assert!(
+            limiter
+                .check("2001:db8:0:2::1".parse().unwrap(), t0)
+                .is_ok()
         );
     }
 }

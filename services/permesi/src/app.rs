@@ -59,6 +59,9 @@ struct ApiDoc;
 /// Name of the OPAQUE server seed in the secret store (every replica derives the same keys).
 pub const OPAQUE_SEED: &str = "permesi-opaque-seed";
 
+/// Key that seals everything permesi keeps in Valkey ([`server::seal::Sealer`]).
+pub const VALKEY_SEAL_KEY: &str = "permesi-valkey-seal";
+
 /// Key of the fake passkey credential ids given to unknown emails.
 pub const PASSKEY_FAKE_KEY: &str = "permesi-passkey-fake";
 
@@ -161,6 +164,7 @@ impl AppState {
             &secret(OPAQUE_SEED).await?,
         ));
         let email_index = IndexKey::new(secret(email::INDEX_KEY_NAME).await?);
+        let sealer = Arc::new(server::seal::Sealer::new(&secret(VALKEY_SEAL_KEY).await?));
         let audit = AuditLog::new(ChainKey::new(secret(audit::AUDIT_KEY_NAME).await?));
         let client_secrets = ClientSecretKey::new(secret(CLIENT_SECRET_KEY_NAME).await?);
         let gate = Gate::new(
@@ -193,9 +197,11 @@ impl AppState {
             tracing::warn!(error = %e, "admission keyset not loaded yet; gated requests get 503 until genesis answers");
         }
         tenancy::spawn_purge(pool.clone(), settings.tenancy_retention());
+        audit::spawn_security_events_purge(pool.clone(), settings.security_event_retention());
         let sessions = Sessions::new(
             pool.clone(),
             dependencies.cache.clone(),
+            sealer.clone(),
             settings.session_policy()?,
             audit.clone(),
         );
@@ -218,6 +224,7 @@ impl AppState {
             ceremonies: Arc::new(EphemeralStore::new(
                 dependencies.cache.clone(),
                 "permesi:ceremony:",
+                sealer,
             )),
             dependencies,
             gate,
@@ -371,7 +378,19 @@ pub async fn assemble(
     dependencies: Dependencies,
 ) -> Result<Assembled, StartError> {
     let state = AppState::new(settings, dependencies.clone()).await?;
-    let api: OpenApiRouter<OpsState> = api::routes_with_gate(&state.gate).with_state(state);
+    let own_origin = url::Url::parse(&settings.oidc_issuer)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    let origins = Arc::new(crate::csrf::OriginPolicy::new(
+        settings.cors_origins.iter().cloned().chain([own_origin]),
+        state.sessions.policy().cookie_name(),
+    ));
+    let api: OpenApiRouter<OpsState> = api::routes_with_gate(&state.gate)
+        .layer(axum::middleware::from_fn_with_state(
+            origins,
+            crate::csrf::check,
+        ))
+        .with_state(state);
     Ok(middleware::assemble(
         Permesi::NAME,
         env!("CARGO_PKG_VERSION"),

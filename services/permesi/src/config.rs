@@ -86,7 +86,7 @@ pub struct Settings {
     pub admission_issuer: String,
     /// `aud` admission tokens must carry (genesis's `audience`).
     pub admission_audience: String,
-    /// Origin of the console, where verification links point (`<base>/verify-email?token=`).
+    /// Origin of the console, where verification links point (`<base>/verify-email#token=`).
     pub email_base_url: String,
     /// `From` of outgoing mail.
     pub email_from: String,
@@ -103,11 +103,16 @@ pub struct Settings {
     /// (comma-separated). Empty: the TCP peer is the client.
     #[serde(deserialize_with = "comma_list")]
     pub trusted_proxies: Vec<String>,
-    /// Failed logins per (client IP, account) before delays start.
+    /// Unsettled login attempts per account (from any network) before delays start; a login
+    /// start counts, a successful login settles it. TOTP/recovery codes and passkey starts
+    /// have budgets of the same size of their own.
     pub login_free_failures: u32,
-    /// Failed logins per client IP, any accounts, before delays start.
+    /// Attempts per client network (IPv4 address, IPv6 /`ipv6_prefix_len`), any accounts,
+    /// before delays start.
     pub login_free_failures_per_ip: u32,
-    /// First delay after the free failures, in seconds; it doubles with each further failure.
+    /// IPv6 clients count per network of this prefix length (32 to 128) in throttles.
+    pub ipv6_prefix_len: u8,
+    /// First delay after the free attempts, in seconds; it doubles with each further attempt.
     pub login_delay_base_secs: u32,
     /// Longest delay, in seconds.
     pub login_delay_max_secs: u32,
@@ -131,6 +136,10 @@ pub struct Settings {
     /// Days a deleted organization, project, environment or application is kept before the
     /// hourly purge removes it for good (1 to 3650).
     pub tenancy_retention_days: u32,
+    /// Days anonymous security events (failed logins, refused attempts) are kept (1 to 3650).
+    pub security_events_retention_days: u32,
+    /// Most anonymous security events kept; the oldest beyond go first.
+    pub security_events_max_rows: u32,
     /// The OpenID Provider's issuer URL (`iss`, discovery at
     /// `<issuer>/.well-known/openid-configuration`): the public origin of this service.
     pub oidc_issuer: String,
@@ -193,6 +202,7 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             login_free_failures: 5,
             login_free_failures_per_ip: 50,
+            ipv6_prefix_len: server::client_ip::DEFAULT_IPV6_PREFIX,
             login_delay_base_secs: 1,
             login_delay_max_secs: 900,
             session_idle_secs: 1_800,
@@ -201,6 +211,8 @@ impl Default for Settings {
             admission_issuer: "genesis".to_owned(),
             admission_audience: "permesi".to_owned(),
             tenancy_retention_days: 30,
+            security_events_retention_days: 30,
+            security_events_max_rows: 1_000_000,
             oidc_issuer: "http://localhost:8001".to_owned(),
             oidc_login_url: "http://localhost:8080/login".to_owned(),
             oidc_consent_url: "http://localhost:8080/consent".to_owned(),
@@ -394,10 +406,11 @@ impl Settings {
     pub fn throttle_policy(&self) -> ThrottlePolicy {
         ThrottlePolicy {
             free_per_account: self.login_free_failures,
-            free_per_ip: self.login_free_failures_per_ip,
+            free_per_network: self.login_free_failures_per_ip,
             base: Duration::from_secs(u64::from(self.login_delay_base_secs.max(1))),
             max: Duration::from_secs(u64::from(self.login_delay_max_secs.max(1))),
             window: Duration::from_hours(1),
+            ipv6_prefix: self.ipv6_prefix_len,
         }
     }
 
@@ -417,6 +430,14 @@ impl Settings {
             setting: "PERMESI_SESSION_IDLE_SECS".to_owned(),
             reason: "idle and absolute must be positive, idle at most absolute".to_owned(),
         })
+    }
+
+    /// How long and how many anonymous security events are kept.
+    pub fn security_event_retention(&self) -> crate::audit::SecurityEventRetention {
+        crate::audit::SecurityEventRetention {
+            max_age: time::Duration::days(i64::from(self.security_events_retention_days)),
+            max_rows: i64::from(self.security_events_max_rows.max(1)),
+        }
     }
 
     /// How long deleted tenancy rows are kept.
@@ -465,6 +486,18 @@ impl ServiceSettings for Settings {
             return Err(SettingsError::Invalid {
                 setting: "PERMESI_EMAIL_TOKEN_TTL_SECS".to_owned(),
                 reason: "must be between 1 and 2592000".to_owned(),
+            });
+        }
+        if !(32..=128).contains(&self.ipv6_prefix_len) {
+            return Err(SettingsError::Invalid {
+                setting: "PERMESI_IPV6_PREFIX_LEN".to_owned(),
+                reason: "must be between 32 and 128".to_owned(),
+            });
+        }
+        if !(1..=3650).contains(&self.security_events_retention_days) {
+            return Err(SettingsError::Invalid {
+                setting: "PERMESI_SECURITY_EVENTS_RETENTION_DAYS".to_owned(),
+                reason: "must be between 1 and 3650".to_owned(),
             });
         }
         if !(1..=3650).contains(&self.tenancy_retention_days) {

@@ -15,6 +15,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod csrf;
 pub mod dev_cli;
 pub mod error;
 pub mod identity;

@@ -10,7 +10,7 @@ use testkit::TestServer;
 pub async fn settings(keys: &tempfile::TempDir) -> Settings {
     Settings {
         database_url: Some(testkit::fresh_database("genesis").await.into()),
-        redis_url: Some(testkit::redis_url().into()),
+        redis_url: Some(testkit::genesis_redis_url().into()),
         keys_dir: keys.path().join("keys"),
         max_body_bytes: 1024,
         ..Settings::default()

@@ -394,6 +394,38 @@ pub async fn audit(
     Ok(Json(page))
 }
 
+/// Anonymous security events (failed logins, wrong codes, refused attempts), newest first,
+/// with the audit log's filters; `seq` is the event's id (elevated operators; audited).
+#[utoipa::path(get, path = "/v1/admin/security-events", tag = "admin",
+    params(Filter),
+    responses(
+        (status = 200, body = Page),
+        (status = 400, description = "invalid query", body = server::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "operator_required, elevation_required", body = server::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn security_events(
+    State(state): State<AppState>,
+    CurrentSession(session): CurrentSession,
+    context: Context,
+    Query(filter): Query<Filter>,
+) -> Result<Json<Page>, Error> {
+    let operator = elevated(&state, &session, &context).await?;
+    let page = AuditLog::security_events(&state.pool, &filter).await?;
+    let record = Record::new(
+        &context,
+        Actor::Operator(operator),
+        Action::AdminAuditRead,
+        Outcome::Success,
+    )
+    .detail("log", "security_events")
+    .detail("results", page.entries.len());
+    state
+        .audit
+        .append_alone(&state.pool, &record, OffsetDateTime::now_utc())
+        .await?;
+    Ok(Json(page))
+}
+
 /// An organization as support sees it: members, projects, environments and applications, no
 /// secrets (elevated operators; audited).
 #[utoipa::path(get, path = "/v1/admin/orgs/{org}", tag = "admin",

@@ -145,15 +145,28 @@ pub async fn signup_finish(
     context: Context,
     Json(body): Json<SignupFinish>,
 ) -> Result<impl IntoResponse, Error> {
-    auth::signup_finish(
+    let signup = auth::signup_check(
         state.auth_parts(),
         &body.signup_id,
         &body.email,
         &body.upload,
-        &context,
-        OffsetDateTime::now_utc(),
     )
     .await?;
+    // Answered before anything is stored, so a new address and one with an account (verified
+    // or not) take the same time.
+    tokio::spawn(async move {
+        let stored = auth::signup_register(
+            state.auth_parts(),
+            &state.link_base,
+            signup,
+            &context,
+            OffsetDateTime::now_utc(),
+        )
+        .await;
+        if let Err(e) = stored {
+            tracing::warn!(error = %e, "signup could not be stored");
+        }
+    });
     Ok((StatusCode::ACCEPTED, Json(CHECK_EMAIL)))
 }
 
@@ -182,21 +195,19 @@ pub async fn login_start(
 #[utoipa::path(post, path = "/v1/auth/opaque/login/finish", tag = "auth",
     request_body = LoginFinish,
     responses(
-        (status = 204, description = "Logged in: `Set-Cookie: permesi_session=...; HttpOnly; Secure; SameSite=Lax`"),
+        (status = 204, description = "Logged in: `Set-Cookie: __Host-permesi_session=...; Path=/; HttpOnly; Secure; SameSite=Lax`"),
         (status = 200, body = super::mfa::MfaRequired, description = "Password right, second factor needed: `Set-Cookie: permesi_mfa=...` (5 minutes); continue at /v1/auth/mfa/totp or /v1/auth/mfa/recovery"),
         (status = 400, description = "malformed", body = server::Problem, content_type = "application/problem+json"),
         (status = 401, description = "authentication_failed (wrong password, unknown, unverified or disabled account, expired login: never says which)", body = server::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn login_finish(
     State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
     context: Context,
     headers: HeaderMap,
     Json(body): Json<LoginFinish>,
 ) -> Result<Response, Error> {
     let password = auth::login_finish(
         state.auth_parts(),
-        ip,
         &body.login_id,
         &body.finalization,
         &context,
@@ -207,7 +218,6 @@ pub async fn login_finish(
         password.user,
         &[AuthMethod::Pwd],
         Some(&password),
-        ip,
         &headers,
         &context,
     )
@@ -381,18 +391,36 @@ pub async fn password_reset_start(
 
 /// Finishes a password reset: the new password replaces the old one, the link is spent, and
 /// every session of the account ends. Log in afterwards (with the second factor, if any).
+/// The sign-in factors still on an account after a reset: a reset replaces the password
+/// only, so the owner is shown what else can sign in (an attacker's passkey or TOTP would
+/// otherwise survive unnoticed).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RemainingFactors {
+    /// Whether TOTP is on.
+    pub totp: bool,
+    /// The account's passkeys.
+    pub passkeys: Vec<crate::mfa::passkeys::PasskeyLine>,
+}
+
+/// What a finished reset answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PasswordResetDone {
+    /// Factors to review after logging in.
+    pub factors: RemainingFactors,
+}
+
 #[utoipa::path(post, path = "/v1/auth/password-reset/finish", tag = "auth",
     request_body = PasswordResetFinish,
     responses(
-        (status = 204, description = "Password replaced; every session ended"),
+        (status = 200, body = PasswordResetDone, description = "Password replaced; every session ended; the factors still on the account"),
         (status = 400, description = "invalid_or_expired_token, ceremony_expired, malformed", body = server::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn password_reset_finish(
     State(state): State<AppState>,
     context: Context,
     Json(body): Json<PasswordResetFinish>,
-) -> Result<StatusCode, Error> {
-    let (_, ended) = auth::reset::finish(
+) -> Result<Response, Error> {
+    let (user, ended) = auth::reset::finish(
         state.auth_parts(),
         &body.reset_id,
         &body.upload,
@@ -401,5 +429,11 @@ pub async fn password_reset_finish(
     )
     .await?;
     tracing::info!(ended, "password reset; every session ended");
-    Ok(StatusCode::NO_CONTENT)
+    let factors = RemainingFactors {
+        totp: state.mfa.required(user).await?,
+        passkeys: state.passkeys.list(user).await?,
+    };
+    Ok(super::no_store(
+        Json(PasswordResetDone { factors }).into_response(),
+    ))
 }

@@ -26,9 +26,13 @@ use crate::{
     mfa::{challenge, passkeys::PasskeyLine},
     sessions::{self, AuthMethod, Session},
     store::users,
+    throttle::{self, Lane},
+    verification::delivery::Notice,
 };
 
-/// How recent a login must be to turn TOTP off or make new recovery codes.
+/// How recently a session must have proved a factor (its login, or a step-up at
+/// `/v1/me/reauthenticate/...`) to change how the account signs in: password, TOTP, recovery
+/// codes, passkeys, deletion. A stolen session alone cannot add an attacker's factor.
 pub const REAUTH_WINDOW: Duration = Duration::minutes(10);
 
 /// The primary factor passed; the second is needed.
@@ -108,7 +112,6 @@ pub async fn primary_factor_passed(
     user: Uuid,
     methods: &[AuthMethod],
     password: Option<&PasswordPassed>,
-    ip: IpAddr,
     headers: &HeaderMap,
     context: &Context,
 ) -> Result<Response, Error> {
@@ -123,8 +126,8 @@ pub async fn primary_factor_passed(
             None,
         )
         .await?;
-        if let Some(p) = password.filter(|p| p.had_failures) {
-            state.throttle.succeeded(ip, &p.index).await?;
+        if let Some(p) = password {
+            state.throttle.settle(Lane::Password, &p.index).await?;
         }
         return Ok(response);
     }
@@ -191,6 +194,26 @@ async fn second_factor(
         return Err(Error::AuthenticationFailed);
     };
     let user = pending.user;
+    // Every code counts against the account, across challenges and networks (a guesser who
+    // holds the password cannot buy fresh codes by logging in again from elsewhere).
+    let account = throttle::user_account(user);
+    if let Err(refused) = state
+        .throttle
+        .attempt(Lane::SecondFactor, ip, Some(&account), now)
+        .await?
+    {
+        challenge::retry(&state.ceremonies, &id, pending, now).await?;
+        return Err(crate::auth::throttled(
+            state.auth_parts(),
+            Lane::SecondFactor,
+            &account,
+            ip,
+            refused,
+            context,
+            now,
+        )
+        .await);
+    }
     let valid = match kind {
         SecondFactor::Totp => state.mfa.check_totp(user, code, now).await?,
         SecondFactor::Recovery => state.mfa.use_recovery_code(user, code, now).await?,
@@ -199,13 +222,8 @@ async fn second_factor(
         SecondFactor::Totp => "totp",
         SecondFactor::Recovery => "recovery_code",
     };
-    let account = pending.account_index.map(BlindIndex);
+    let password_index = pending.account_index.map(BlindIndex);
     if !valid {
-        // A wrong code counts in the account's login throttle like a wrong password, so
-        // logging in again does not buy more guesses.
-        if let Some(index) = &account {
-            state.throttle.failed(ip, index, now).await?;
-        }
         let retry = challenge::retry(&state.ceremonies, &id, pending, now).await?;
         let record = Record::new(
             context,
@@ -241,8 +259,9 @@ async fn second_factor(
         Some(clear),
     )
     .await?;
-    if let Some(index) = &account {
-        state.throttle.succeeded(ip, index).await?;
+    state.throttle.settle(Lane::SecondFactor, &account).await?;
+    if let Some(index) = &password_index {
+        state.throttle.settle(Lane::Password, index).await?;
     }
     Ok(response)
 }
@@ -355,6 +374,7 @@ pub async fn totp_enrol(
     State(state): State<AppState>,
     CurrentSession(session): CurrentSession,
 ) -> Result<Response, Error> {
+    recent(&session)?;
     let account = account_name(&state, session.user_id).await?;
     let enrolment = state
         .mfa
@@ -393,6 +413,7 @@ pub async fn totp_confirm(
     context: Context,
     Json(body): Json<Code>,
 ) -> Result<Response, Error> {
+    recent(&session)?;
     let recovery_codes = state
         .mfa
         .confirm(
@@ -402,6 +423,7 @@ pub async fn totp_confirm(
             OffsetDateTime::now_utc(),
         )
         .await?;
+    notify(&state, session.user_id, Notice::TotpEnabled).await;
     Ok(no_store(
         Json(RecoveryCodes {
             recovery_codes: recovery_codes.into(),
@@ -410,9 +432,22 @@ pub async fn totp_confirm(
     ))
 }
 
-/// Refuses sessions whose login is older than [`REAUTH_WINDOW`] (sensitive account changes).
+/// Tells the account's owner by mail that a sign-in factor changed (after the change
+/// committed; a failure is logged, never undoes it).
+pub(crate) async fn notify(state: &AppState, user: Uuid, notice: Notice) {
+    if let Err(e) = state
+        .verification
+        .notify(user, notice, OffsetDateTime::now_utc())
+        .await
+    {
+        tracing::warn!(error = %e, notice = notice.as_str(), "security notice not queued");
+    }
+}
+
+/// Refuses sessions that proved no factor within [`REAUTH_WINDOW`] (changes to how the
+/// account signs in): `403 reauthentication_required`, answered with a step-up.
 pub(crate) fn recent(session: &Session) -> Result<(), Error> {
-    if OffsetDateTime::now_utc() - session.created_at > REAUTH_WINDOW {
+    if OffsetDateTime::now_utc() - session.authenticated_at > REAUTH_WINDOW {
         return Err(Error::ReauthenticationRequired);
     }
     Ok(())
@@ -435,6 +470,7 @@ pub async fn totp_disable(
         .mfa
         .disable(session.user_id, &context, OffsetDateTime::now_utc())
         .await?;
+    notify(&state, session.user_id, Notice::TotpDisabled).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -455,6 +491,7 @@ pub async fn recovery_codes(
         .mfa
         .regenerate_recovery_codes(session.user_id, &context, OffsetDateTime::now_utc())
         .await?;
+    notify(&state, session.user_id, Notice::RecoveryCodesRegenerated).await;
     Ok(no_store(
         Json(RecoveryCodes {
             recovery_codes: recovery_codes.into(),
@@ -473,7 +510,7 @@ pub struct CeremonyStarted {
     pub options: serde_json::Value,
 }
 
-fn options_json<T: Serialize>(options: &T) -> Result<serde_json::Value, Error> {
+pub(crate) fn options_json<T: Serialize>(options: &T) -> Result<serde_json::Value, Error> {
     serde_json::to_value(options).map_err(|e| Error::Unavailable(e.to_string()))
 }
 
@@ -484,6 +521,7 @@ pub async fn passkey_register_start(
     State(state): State<AppState>,
     CurrentSession(session): CurrentSession,
 ) -> Result<Response, Error> {
+    recent(&session)?;
     let account = account_name(&state, session.user_id).await?;
     let (ceremony_id, options) = state
         .passkeys
@@ -525,6 +563,7 @@ pub async fn passkey_register_finish(
     context: Context,
     Json(body): Json<PasskeyRegisterFinish>,
 ) -> Result<(StatusCode, Json<PasskeyLine>), Error> {
+    recent(&session)?;
     let credential = serde_json::from_value(body.credential).map_err(|_| Error::Malformed)?;
     let line = state
         .passkeys
@@ -540,6 +579,7 @@ pub async fn passkey_register_finish(
             OffsetDateTime::now_utc(),
         )
         .await?;
+    notify(&state, session.user_id, Notice::PasskeyAdded).await;
     Ok((StatusCode::CREATED, Json(line)))
 }
 
@@ -605,10 +645,12 @@ pub async fn passkey_delete(
     context: Context,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, Error> {
+    recent(&session)?;
     state
         .passkeys
         .delete(session.user_id, id, &context, OffsetDateTime::now_utc())
         .await?;
+    notify(&state, session.user_id, Notice::PasskeyRemoved).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -631,13 +673,41 @@ pub struct PasskeyLoginStart {
     ))]
 pub async fn passkey_login_start(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    context: Context,
     Json(body): Json<PasskeyLoginStart>,
 ) -> Result<Response, Error> {
-    let (ceremony_id, options) = match &body.email {
+    let index = body
+        .email
+        .as_deref()
+        .map(|address| {
+            Email::parse(address)
+                .map(|address| BlindIndex::of(&state.email_index, &address))
+                .map_err(|_| Error::InvalidEmail)
+        })
+        .transpose()?;
+    // Passkey starts have a budget of their own: a locked password never blocks them.
+    let now = OffsetDateTime::now_utc();
+    if let Err(refused) = state
+        .throttle
+        .attempt(Lane::Passkey, ip, index.as_ref(), now)
+        .await?
+    {
+        let key = index.clone().unwrap_or(BlindIndex([0; 32]));
+        return Err(crate::auth::throttled(
+            state.auth_parts(),
+            Lane::Passkey,
+            &key,
+            ip,
+            refused,
+            &context,
+            now,
+        )
+        .await);
+    }
+    let (ceremony_id, options) = match index {
         None => state.passkeys.login_start(&state.ceremonies, None).await?,
-        Some(address) => {
-            let address = Email::parse(address).map_err(|_| Error::InvalidEmail)?;
-            let index = BlindIndex::of(&state.email_index, &address);
+        Some(index) => {
             // Unknown, unverified and disabled accounts get the fake options.
             let user = users::find_by_index(&state.pool, &index)
                 .await?
@@ -680,7 +750,6 @@ pub struct PasskeyLoginFinish {
     ))]
 pub async fn passkey_login_finish(
     State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
     context: Context,
     headers: HeaderMap,
     Json(body): Json<PasskeyLoginFinish>,
@@ -701,5 +770,9 @@ pub async fn passkey_login_finish(
     if !users::is_active(&state.pool, user).await? {
         return Err(Error::AuthenticationFailed);
     }
-    primary_factor_passed(&state, user, &methods, None, ip, &headers, &context).await
+    // The owner got in: their passkey starts begin a fresh budget.
+    if let Some(index) = users::index_of(&state.pool, user).await? {
+        state.throttle.settle(Lane::Passkey, &index).await?;
+    }
+    primary_factor_passed(&state, user, &methods, None, &headers, &context).await
 }

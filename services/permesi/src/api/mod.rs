@@ -5,6 +5,7 @@ mod auth;
 mod context;
 pub mod mfa;
 mod oauth;
+mod reauth;
 mod session;
 mod tenancy;
 
@@ -121,6 +122,7 @@ fn session_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::enable))
         .routes(routes!(admin::end_sessions))
         .routes(routes!(admin::audit))
+        .routes(routes!(admin::security_events))
         .routes(routes!(admin::org))
         .routes(routes!(session::current))
         .routes(routes!(session::logout))
@@ -129,6 +131,10 @@ fn session_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(session::revoke))
         .routes(routes!(session::password_start))
         .routes(routes!(session::password_finish))
+        .routes(routes!(reauth::password_start))
+        .routes(routes!(reauth::password_finish))
+        .routes(routes!(reauth::passkey_start))
+        .routes(routes!(reauth::passkey_finish))
 }
 
 /// [`routes`] with the admission gate on the first step of every auth ceremony, each for its

@@ -81,6 +81,11 @@ pub struct SessionView {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub absolute_expires_at: OffsetDateTime,
+    /// When the session last proved a factor (its login or a step-up): changes to how the
+    /// account signs in need this within the last 10 minutes.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub authenticated_at: OffsetDateTime,
 }
 
 /// One of the user's sessions.
@@ -138,6 +143,7 @@ pub async fn current(
         session_id: session.id.as_uuid(),
         idle_expires_at: session.idle_expires_at,
         absolute_expires_at: session.absolute_expires_at,
+        authenticated_at: session.authenticated_at,
     };
     Ok(no_store(Json(view).into_response()))
 }
@@ -323,6 +329,7 @@ pub async fn password_start(
     CurrentSession(session): CurrentSession,
     Json(body): Json<PasswordStart>,
 ) -> Result<Response, Error> {
+    super::mfa::recent(&session)?;
     let (change_id, response) =
         crate::auth::password_start(state.auth_parts(), session.user_id, &body.request).await?;
     Ok(no_store(
@@ -349,6 +356,7 @@ pub async fn password_finish(
     context: Context,
     Json(body): Json<PasswordFinish>,
 ) -> Result<StatusCode, Error> {
+    super::mfa::recent(&session)?;
     let ended = crate::auth::password_finish(
         state.auth_parts(),
         session.user_id,
@@ -359,5 +367,11 @@ pub async fn password_finish(
     )
     .await?;
     tracing::info!(ended, "password changed; other sessions ended");
+    super::mfa::notify(
+        &state,
+        session.user_id,
+        crate::verification::delivery::Notice::PasswordChanged,
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }

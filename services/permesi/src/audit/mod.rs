@@ -25,7 +25,32 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub use chain::{AUDIT_KEY_NAME, ChainKey};
-pub use store::{AuditLog, Broken, Entry, Filter, Page, VerifyReport};
+pub use store::{AuditLog, Broken, Entry, Filter, Page, VerifyReport, purge_security_events};
+
+/// How long anonymous security events are kept, and at most how many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecurityEventRetention {
+    /// Events older than this are deleted.
+    pub max_age: time::Duration,
+    /// Beyond this many rows the oldest are deleted.
+    pub max_rows: i64,
+}
+
+/// Prunes `security_events` every ten minutes (and once at start).
+pub fn spawn_security_events_purge(pool: sqlx::PgPool, retention: SecurityEventRetention) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_mins(10));
+        loop {
+            every.tick().await;
+            let cutoff = OffsetDateTime::now_utc() - retention.max_age;
+            match purge_security_events(&pool, cutoff, retention.max_rows).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "security events pruned"),
+                Err(e) => tracing::warn!(error = %e, "security events purge failed"),
+            }
+        }
+    });
+}
 
 /// Who acted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,6 +252,10 @@ actions! {
     PasswordReset => "user.password_reset",
     /// A user deleted their own account.
     UserDeleted => "user.deleted",
+    /// Attempts on an account (or from a network) went over budget: one entry per lock window.
+    AttemptsThrottled => "auth.attempts_throttled",
+    /// A session proved a factor again (step-up before a sensitive change).
+    Reauthenticated => "auth.reauthenticated",
 }
 
 /// Where a request came from, taken from the request by the handler.

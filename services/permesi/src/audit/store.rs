@@ -155,12 +155,19 @@ impl AuditLog {
     /// Appends `record` on `conn`, which should be the transaction of the change it records:
     /// the entry commits or rolls back with it. Holds the chain's lock until that transaction
     /// ends, so call it last, just before commit. Returns the entry's position.
+    ///
+    /// Records of anonymous actors (failed logins, refused attempts) go to the unchained,
+    /// pruned `security_events` table instead, without the chain's lock: unauthenticated
+    /// traffic must not serialise on it nor grow an undeletable table. Returns their row id.
     pub async fn append(
         &self,
         conn: &mut PgConnection,
         record: &Record,
         now: OffsetDateTime,
     ) -> Result<i64, AuditError> {
+        if record.actor == super::Actor::Anonymous {
+            return security_event(conn, record, now).await;
+        }
         // Locks the chain (until this transaction ends) and reads its head, in one round trip.
         let head: (Option<i64>, Option<Vec<u8>>) =
             sqlx::query_as("SELECT head_seq, head_hash FROM audit_log_lock_head($1)")
@@ -208,6 +215,10 @@ impl AuditLog {
         record: &Record,
         now: OffsetDateTime,
     ) -> Result<i64, AuditError> {
+        if record.actor == super::Actor::Anonymous {
+            let mut conn = pool.acquire().await?;
+            return security_event(&mut conn, record, now).await;
+        }
         let mut tx = pool.begin().await?;
         let seq = self.append(&mut tx, record, now).await?;
         tx.commit().await?;
@@ -277,6 +288,70 @@ impl AuditLog {
         }
     }
 
+    /// A page of security events matching `filter` (actor and org filters match nothing:
+    /// these events have neither), newest first; `seq` is the event's id.
+    pub async fn security_events(pool: &PgPool, filter: &Filter) -> Result<Page, AuditError> {
+        let limit = filter.limit.unwrap_or(50).clamp(1, 200);
+        if filter.actor_id.is_some() || filter.org_id.is_some() {
+            return Ok(Page {
+                entries: Vec::new(),
+                next_before: None,
+            });
+        }
+        let (action_exact, action_prefix) = match filter.action.as_deref() {
+            Some(a) if a.ends_with('.') => (None, Some(format!("{a}%"))),
+            Some(a) => (Some(a.to_owned()), None),
+            None => (None, None),
+        };
+        let rows: Vec<SecurityRow> = sqlx::query_as(
+            "SELECT id, occurred_at, action, outcome, target_kind, target_id, \
+             host(client_ip) AS client_ip, request_id, detail FROM security_events \
+             WHERE ($1::text IS NULL OR action = $1) \
+               AND ($2::text IS NULL OR action LIKE $2) \
+               AND ($3::text IS NULL OR target_kind = $3) \
+               AND ($4::text IS NULL OR target_id = $4) \
+               AND ($5::text IS NULL OR outcome = $5) \
+               AND ($6::bigint IS NULL OR id < $6) \
+             ORDER BY id DESC LIMIT $7",
+        )
+        .bind(action_exact)
+        .bind(action_prefix)
+        .bind(&filter.target_kind)
+        .bind(&filter.target_id)
+        .bind(&filter.outcome)
+        .bind(filter.before)
+        .bind(limit + 1)
+        .fetch_all(pool)
+        .await?;
+        let mut entries: Vec<Entry> = rows
+            .into_iter()
+            .map(|r| Entry {
+                seq: r.id,
+                occurred_at: r.occurred_at,
+                actor_kind: "anonymous".to_owned(),
+                actor_id: None,
+                action: r.action,
+                outcome: r.outcome,
+                target_kind: r.target_kind,
+                target_id: r.target_id,
+                org_id: None,
+                client_ip: r.client_ip.and_then(|ip| ip.parse().ok()),
+                request_id: r.request_id,
+                detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::Null),
+            })
+            .collect();
+        let next_before = if entries.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
+            entries.pop();
+            entries.last().map(|e| e.seq)
+        } else {
+            None
+        };
+        Ok(Page {
+            entries,
+            next_before,
+        })
+    }
+
     /// A page of entries matching `filter`, newest first.
     pub async fn query(pool: &PgPool, filter: &Filter) -> Result<Page, AuditError> {
         let limit = filter.limit.unwrap_or(50).clamp(1, 200);
@@ -337,4 +412,64 @@ impl AuditLog {
             next_before,
         })
     }
+}
+
+#[derive(sqlx::FromRow)]
+struct SecurityRow {
+    id: i64,
+    occurred_at: OffsetDateTime,
+    action: String,
+    outcome: String,
+    target_kind: Option<String>,
+    target_id: Option<String>,
+    client_ip: Option<String>,
+    request_id: Option<String>,
+    detail: String,
+}
+
+/// One anonymous record into `security_events` (no chain, no lock).
+async fn security_event(
+    conn: &mut PgConnection,
+    record: &Record,
+    now: OffsetDateTime,
+) -> Result<i64, AuditError> {
+    let fields = record.fields(0, chain::to_micros(now));
+    Ok(sqlx::query_scalar(
+        "INSERT INTO security_events (occurred_at, action, outcome, target_kind, target_id, \
+         client_ip, request_id, detail) VALUES ($1, $2, $3, $4, $5, $6::inet, $7, $8) \
+         RETURNING id",
+    )
+    .bind(fields.occurred_at)
+    .bind(&fields.action)
+    .bind(&fields.outcome)
+    .bind(&fields.target_kind)
+    .bind(&fields.target_id)
+    .bind(fields.client_ip.map(|ip| ip.to_string()))
+    .bind(&fields.request_id)
+    .bind(&fields.detail)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// Deletes security events older than `older_than`, then all but the newest `max_rows`;
+/// returns how many went.
+pub async fn purge_security_events(
+    pool: &PgPool,
+    older_than: OffsetDateTime,
+    max_rows: i64,
+) -> Result<u64, AuditError> {
+    let old = sqlx::query("DELETE FROM security_events WHERE occurred_at < $1")
+        .bind(older_than)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    let over = sqlx::query(
+        "DELETE FROM security_events WHERE id <= \
+         (SELECT max(id) FROM security_events) - $1",
+    )
+    .bind(max_rows.max(1))
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(old + over)
 }

@@ -73,7 +73,7 @@ pub async fn request(
             let token = Token::generate();
             password_resets::insert(&mut tx, &token.hash(), user, now, now + RESET_TTL).await?;
             let link = zeroize::Zeroizing::new(format!(
-                "{link_base}{RESET_PATH}?token={}",
+                "{link_base}{RESET_PATH}#token={}",
                 token.encode().as_str()
             ));
             queue_link_mail(

@@ -33,8 +33,8 @@ pub struct Pending {
     /// For a password login, the password generation it started with (the session needs it).
     #[serde(default)]
     pub password_generation: Option<i64>,
-    /// For a password login, the account's blind index: wrong codes count in its login
-    /// throttle, and the session clears it.
+    /// For a password login, the account's blind index: the session settles its password
+    /// throttle.
     #[serde(default)]
     pub account_index: Option<[u8; 32]>,
 }
@@ -147,7 +147,11 @@ mod tests {
 
     #[tokio::test]
     async fn single_use_with_a_bounded_number_of_retries() {
-        let store = EphemeralStore::new(None, "t:");
+        let store = EphemeralStore::new(
+            None,
+            "t:",
+            std::sync::Arc::new(server::seal::Sealer::new(&[1; 32])),
+        );
         let now = OffsetDateTime::now_utc();
         let pending = Pending::new(
             Uuid::now_v7(),
@@ -156,7 +160,6 @@ mod tests {
                 user: Uuid::now_v7(),
                 generation: 3,
                 index: crate::identity::email::BlindIndex([7; 32]),
-                had_failures: false,
             }),
             now,
         );
@@ -176,7 +179,11 @@ mod tests {
 
     #[tokio::test]
     async fn expired_and_malformed_ids_are_unknown() {
-        let store = EphemeralStore::new(None, "t:");
+        let store = EphemeralStore::new(
+            None,
+            "t:",
+            std::sync::Arc::new(server::seal::Sealer::new(&[1; 32])),
+        );
         let now = OffsetDateTime::now_utc();
         let pending = Pending::new(Uuid::now_v7(), &[AuthMethod::Hwk], None, now);
         let id = open(&store, &pending).await.unwrap();

@@ -1,10 +1,11 @@
 //! The Valkey/Redis side: `permesi:session:<hex hash>` holds a session's essentials (JSON,
-//! no secret) for at most [`CACHE_TTL`](super::CACHE_TTL); `permesi:session:<hex hash>:revoked`
+//! sealed under the key name by [`Sealer`], so an entry written or moved by anyone else is a
+//! miss, never a session) for at most [`CACHE_TTL`](super::CACHE_TTL); `permesi:session:<hex hash>:revoked`
 //! is a tombstone kept until the session's absolute expiry. Both are read in one `MGET`, and
 //! a tombstone wins (see the module documentation of [`super`]).
 
 use fred::{interfaces::KeysInterface, types::Expiration};
-use server::backends::Cache;
+use server::{backends::Cache, seal::Sealer};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
@@ -13,7 +14,7 @@ use super::{AuthMethod, CACHE_TTL, Session, SessionId};
 /// Key prefix of every session key.
 pub(super) const PREFIX: &str = "permesi:session:";
 const TOMBSTONE_SUFFIX: &str = ":revoked";
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
 
 /// What the cache knows about a hash.
 pub(super) enum Lookup {
@@ -36,6 +37,8 @@ struct Entry {
     seen: i64,
     idle: i64,
     abs: i64,
+    /// When a factor was last proved (login or step-up).
+    auth: i64,
     amr: Vec<String>,
 }
 
@@ -64,6 +67,7 @@ fn encode(session: &Session) -> String {
         seen: micros(session.last_seen_at),
         idle: micros(session.idle_expires_at),
         abs: micros(session.absolute_expires_at),
+        auth: micros(session.authenticated_at),
         amr: session
             .auth_methods
             .iter()
@@ -85,6 +89,7 @@ fn decode(text: &str) -> Option<Session> {
         last_seen_at: from_micros(entry.seen)?,
         idle_expires_at: from_micros(entry.idle)?,
         absolute_expires_at: from_micros(entry.abs)?,
+        authenticated_at: from_micros(entry.auth)?,
         auth_methods: entry
             .amr
             .iter()
@@ -97,10 +102,13 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.whole_milliseconds()).unwrap_or(i64::MAX)
 }
 
-pub(super) async fn get(client: &Cache, hash: &[u8; 32]) -> Result<Lookup, fred::error::Error> {
-    let values: Vec<Option<String>> = client
-        .mget(vec![entry_key(hash), tombstone_key(hash)])
-        .await?;
+pub(super) async fn get(
+    client: &Cache,
+    sealer: &Sealer,
+    hash: &[u8; 32],
+) -> Result<Lookup, fred::error::Error> {
+    let key = entry_key(hash);
+    let values: Vec<Option<Vec<u8>>> = client.mget(vec![key.clone(), tombstone_key(hash)]).await?;
     let [entry, tombstone] = values.as_slice() else {
         return Ok(Lookup::Miss);
     };
@@ -109,6 +117,9 @@ pub(super) async fn get(client: &Cache, hash: &[u8; 32]) -> Result<Lookup, fred:
     }
     Ok(entry
         .as_deref()
+        .and_then(|sealed| sealer.open(&key, sealed))
+        .and_then(|plain| String::from_utf8(plain).ok())
+        .as_deref()
         .and_then(decode)
         .map_or(Lookup::Miss, Lookup::Hit))
 }
@@ -116,6 +127,7 @@ pub(super) async fn get(client: &Cache, hash: &[u8; 32]) -> Result<Lookup, fred:
 /// Caches `session` until the earliest of `now + CACHE_TTL`, its idle and absolute expiry.
 pub(super) async fn put(
     client: &Cache,
+    sealer: &Sealer,
     hash: &[u8; 32],
     session: &Session,
     now: OffsetDateTime,
@@ -128,14 +140,10 @@ pub(super) async fn put(
     if ttl <= 0 {
         return Ok(());
     }
+    let key = entry_key(hash);
+    let entry = sealer.seal(&key, encode(session).as_bytes());
     client
-        .set::<(), _, _>(
-            entry_key(hash),
-            encode(session),
-            Some(Expiration::PX(ttl)),
-            None,
-            false,
-        )
+        .set::<(), _, _>(key, entry, Some(Expiration::PX(ttl)), None, false)
         .await
 }
 
@@ -189,12 +197,13 @@ mod tests {
             last_seen_at: t + Duration::microseconds(7),
             idle_expires_at: t + Duration::minutes(30),
             absolute_expires_at: t + Duration::hours(12),
+            authenticated_at: t + Duration::minutes(3),
             auth_methods: vec![AuthMethod::Pwd, AuthMethod::Otp],
         };
         let text = encode(&session);
         assert_eq!(decode(&text), Some(session));
         assert!(decode("{}").is_none());
-        assert!(decode(&text.replace("\"v\":1", "\"v\":2")).is_none());
+        assert!(decode(&text.replace("\"v\":2", "\"v\":1")).is_none());
         assert!(decode(&text.replace("\"pwd\"", "\"xyz\"")).is_none());
     }
 }

@@ -195,7 +195,7 @@ mod tests {
         assert_eq!(
             secure,
             format!(
-                "permesi_session={}; Path=/; HttpOnly; SameSite=Lax; Max-Age=43200; Secure",
+                "__Host-permesi_session={}; Path=/; HttpOnly; SameSite=Lax; Max-Age=43200; Secure",
                 value.as_str()
             )
         );
@@ -215,7 +215,7 @@ mod tests {
     fn clear_cookie_expires_it_with_the_same_attributes() {
         assert_eq!(
             clear_cookie(&policy(true)),
-            "permesi_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0; Secure"
+            "__Host-permesi_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0; Secure"
         );
         assert_eq!(
             clear_cookie(&policy(false)),

@@ -51,8 +51,11 @@ pub use cookie::{
     cookie_value, set_cookie,
 };
 
-/// Default cookie name.
+/// Cookie name without `Secure` (plain-HTTP localhost development only).
 pub const COOKIE_NAME: &str = "permesi_session";
+/// Cookie name with `Secure`: the `__Host-` prefix makes browsers refuse it unless it is
+/// `Secure`, host-only and `Path=/`, so a sibling subdomain cannot plant or shadow it.
+pub const SECURE_COOKIE_NAME: &str = "__Host-permesi_session";
 /// Longest stored user agent, in characters; longer ones are cut.
 pub const MAX_USER_AGENT_CHARS: usize = 512;
 /// Most authentication methods recorded for one session.
@@ -182,7 +185,11 @@ impl SessionPolicy {
         Ok(Self {
             idle,
             absolute,
-            cookie_name: COOKIE_NAME,
+            cookie_name: if secure {
+                SECURE_COOKIE_NAME
+            } else {
+                COOKIE_NAME
+            },
             secure,
         })
     }
@@ -242,6 +249,8 @@ pub struct Session {
     pub idle_expires_at: OffsetDateTime,
     /// Ends here regardless.
     pub absolute_expires_at: OffsetDateTime,
+    /// When a factor was last proved: the login, or a later step-up.
+    pub authenticated_at: OffsetDateTime,
     /// How the user logged in.
     pub auth_methods: Vec<AuthMethod>,
 }
@@ -280,6 +289,7 @@ pub struct SessionInfo {
 pub struct Sessions {
     pool: PgPool,
     cache: Option<Cache>,
+    sealer: std::sync::Arc<server::seal::Sealer>,
     policy: SessionPolicy,
     audit: AuditLog,
 }
@@ -294,11 +304,19 @@ impl std::fmt::Debug for Sessions {
 }
 
 impl Sessions {
-    /// A service over `pool`, caching in `cache` when one is configured.
-    pub fn new(pool: PgPool, cache: Option<Cache>, policy: SessionPolicy, audit: AuditLog) -> Self {
+    /// A service over `pool`, caching in `cache` when one is configured (entries sealed by
+    /// `sealer`, so a write to Valkey cannot make a session).
+    pub fn new(
+        pool: PgPool,
+        cache: Option<Cache>,
+        sealer: std::sync::Arc<server::seal::Sealer>,
+        policy: SessionPolicy,
+        audit: AuditLog,
+    ) -> Self {
         Self {
             pool,
             cache,
+            sealer,
             policy,
             audit,
         }
@@ -344,6 +362,7 @@ impl Sessions {
             last_seen_at: now,
             idle_expires_at,
             absolute_expires_at,
+            authenticated_at: now,
             auth_methods,
         };
         let user_agent = user_agent.map(clean_user_agent).filter(|ua| !ua.is_empty());
@@ -373,6 +392,25 @@ impl Sessions {
         Ok((session, value))
     }
 
+    /// Records a step-up: the session behind `presented` proved a factor again at `now`.
+    /// The cached entry is dropped so every replica reads the new time from the database.
+    pub async fn reauthenticated(
+        &self,
+        session: &Session,
+        presented: &CookieValue,
+        now: OffsetDateTime,
+    ) -> Result<(), SessionError> {
+        if !store::reauthenticated(&self.pool, session.id, session.user_id, now).await? {
+            return Err(SessionError::UnknownUser);
+        }
+        if let Some(client) = &self.cache {
+            cache::forget(client, &presented.hash())
+                .await
+                .map_err(|_| SessionError::Cache)?;
+        }
+        Ok(())
+    }
+
     /// The active session of a presented cookie, or `None` (unknown, revoked, expired, or its
     /// account disabled). Slides the idle expiry.
     ///
@@ -386,7 +424,7 @@ impl Sessions {
     ) -> Result<Option<Session>, SessionError> {
         let hash = presented.hash();
         if let Some(client) = &self.cache {
-            match cache::get(client, &hash).await {
+            match cache::get(client, &self.sealer, &hash).await {
                 Ok(cache::Lookup::Revoked) => return Ok(None),
                 Ok(cache::Lookup::Hit(session)) => {
                     return self.accept(session, &hash, now, false).await;
@@ -436,7 +474,7 @@ impl Sessions {
             return Ok(Some(session));
         };
         if let Some(client) = &self.cache
-            && let Err(e) = cache::put(client, hash, &session, now).await
+            && let Err(e) = cache::put(client, &self.sealer, hash, &session, now).await
         {
             tracing::warn!(error = %e, "session cache write failed");
         }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::{AuthMethod, Session, SessionError, SessionId, SessionInfo};
 
 const SESSION_COLUMNS: &str = "s.id, s.user_id, s.created_at, s.last_seen_at, s.idle_expires_at, s.absolute_expires_at, \
-     s.auth_methods";
+     s.authenticated_at, s.auth_methods";
 
 /// A session that was just revoked: what the cache needs to forget it.
 #[derive(Debug)]
@@ -37,6 +37,7 @@ fn session(row: &PgRow) -> Result<Session, SessionError> {
         last_seen_at: row.try_get("last_seen_at")?,
         idle_expires_at: row.try_get("idle_expires_at")?,
         absolute_expires_at: row.try_get("absolute_expires_at")?,
+        authenticated_at: row.try_get("authenticated_at")?,
         auth_methods: methods(row)?,
     })
 }
@@ -69,12 +70,13 @@ pub(super) async fn insert(
     // INET is bound as text: the workspace's sqlx has no IP network type enabled.
     let row = sqlx::query(
         "INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at, \
-         idle_expires_at, absolute_expires_at, user_agent, client_ip, auth_methods) \
-         SELECT $1, $2, u.id, $4, $4, $5, $6, $7, $8::inet, $9 \
+         idle_expires_at, absolute_expires_at, user_agent, client_ip, auth_methods, \
+         authenticated_at) \
+         SELECT $1, $2, u.id, $4, $4, $5, $6, $7, $8::inet, $9, $4 \
          FROM users u WHERE u.id = $3 AND u.status = 'active' \
            AND ($10::bigint IS NULL OR u.password_generation = $10) \
          RETURNING id, user_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at, \
-                   auth_methods",
+                   authenticated_at, auth_methods",
     )
     .bind(session.id.0)
     .bind(hash.as_slice())
@@ -89,6 +91,27 @@ pub(super) async fn insert(
     .fetch_optional(db)
     .await?;
     row.as_ref().map(self::session).transpose()
+}
+
+/// Records that the session `id` of `user` proved a factor again at `now` (step-up); `false`
+/// when it is no longer active.
+pub(super) async fn reauthenticated(
+    db: impl PgExecutor<'_>,
+    id: SessionId,
+    user: Uuid,
+    now: OffsetDateTime,
+) -> Result<bool, SessionError> {
+    let done = sqlx::query(
+        "UPDATE sessions SET authenticated_at = $3 \
+         WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL \
+           AND idle_expires_at > $3 AND absolute_expires_at > $3",
+    )
+    .bind(id.0)
+    .bind(user)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// The unrevoked session with this hash whose account is active (expiry is checked by the

@@ -70,11 +70,22 @@ async fn env(label: &str) -> Env {
         .await
         .unwrap();
     Env {
-        plain: Sessions::new(pool.clone(), None, policy(), audit_log()),
-        cached: Sessions::new(pool.clone(), Some(redis.clone()), policy(), audit_log()),
+        plain: Sessions::new(pool.clone(), None, sealer(), policy(), audit_log()),
+        cached: Sessions::new(
+            pool.clone(),
+            Some(redis.clone()),
+            sealer(),
+            policy(),
+            audit_log(),
+        ),
         pool,
         redis,
     }
+}
+
+/// The same key for every test's sessions (entries written by one `Sessions` open in another).
+fn sealer() -> std::sync::Arc<server::seal::Sealer> {
+    std::sync::Arc::new(server::seal::Sealer::new(&[9; 32]))
 }
 
 impl Env {
@@ -227,12 +238,15 @@ async fn only_the_hash_of_the_secret_is_stored() {
         .await
         .unwrap()
         .unwrap();
-    let entry: String = env
+    let entry: Vec<u8> = env
         .redis
         .get(cache::entry_key(&cookie.hash()))
         .await
         .unwrap();
+    let entry = String::from_utf8_lossy(&entry);
     assert!(!entry.contains(cookie.as_str()) && !entry.contains(&hex(&raw)));
+    // Sealed: the entry names no user in the clear.
+    assert!(!entry.contains(&user.to_string()), "{entry}");
 }
 
 #[tokio::test]
@@ -410,7 +424,7 @@ async fn a_late_cache_fill_cannot_resurrect_a_revoked_session() {
             .await
             .unwrap()
     );
-    cache::put(&env.redis, &cookie.hash(), &session, now)
+    cache::put(&env.redis, &sealer(), &cookie.hash(), &session, now)
         .await
         .unwrap();
     assert_eq!(env.cached.authenticate(&cookie, now).await.unwrap(), None);
@@ -424,7 +438,7 @@ async fn a_late_cache_fill_cannot_resurrect_a_revoked_session() {
             .await
             .unwrap()
     );
-    cache::put(&env.redis, &cookie.hash(), &session, now)
+    cache::put(&env.redis, &sealer(), &cookie.hash(), &session, now)
         .await
         .unwrap();
     let slide_due = now + SLIDE_INTERVAL;
@@ -734,8 +748,8 @@ async fn the_schema_refuses_malformed_rows() {
             let now = t0();
             sqlx::query(
                 "INSERT INTO sessions (id, token_hash, user_id, created_at, last_seen_at, \
-                 idle_expires_at, absolute_expires_at, user_agent, auth_methods) \
-                 VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8)",
+                 idle_expires_at, absolute_expires_at, user_agent, auth_methods, \
+                 authenticated_at) VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $4)",
             )
             .bind(Uuid::now_v7())
             .bind(hash)
@@ -797,7 +811,14 @@ fn policies_are_validated() {
     assert!(SessionPolicy::new(Duration::ZERO, m(30), true).is_err());
     assert!(SessionPolicy::new(m(-1), m(30), true).is_err());
     let p = policy();
-    assert_eq!(p.cookie_name(), "permesi_session");
+    // `Secure` cookies carry the `__Host-` prefix; plain-HTTP development keeps the bare name.
+    assert_eq!(p.cookie_name(), "__Host-permesi_session");
+    assert_eq!(
+        SessionPolicy::new(m(30), m(30), false)
+            .unwrap()
+            .cookie_name(),
+        "permesi_session"
+    );
     assert!(p.clone().with_cookie_name("__Host-permesi").is_ok());
     for bad in ["", "a b", "a;b", "a=b", "é"] {
         assert!(p.clone().with_cookie_name(bad).is_err(), "{bad}");
@@ -821,20 +842,15 @@ async fn read_only_cache() -> Cache {
     let url = url::Url::parse(&testkit::redis_url()).unwrap();
     let user = format!("ro_{}", Uuid::new_v4().simple());
     let status = std::process::Command::new("redis-cli")
-        .args([
-            "-h",
-            url.host_str().unwrap(),
-            "-p",
-            &url.port().unwrap_or(6379).to_string(),
-        ])
+        .args(["--no-auth-warning", "-u", &testkit::redis_admin_url()])
         .args([
             "ACL",
             "SETUSER",
             &user,
             "on",
             ">pw",
-            "~*",
-            "&*",
+            "~permesi:*",
+            "resetchannels",
             "+@read",
             "+@connection",
         ])
@@ -866,6 +882,7 @@ async fn a_revocation_the_cache_cannot_record_is_not_committed() {
     let crippled = Sessions::new(
         env.pool.clone(),
         Some(read_only_cache().await),
+        sealer(),
         policy(),
         audit_log(),
     );
@@ -892,4 +909,45 @@ async fn a_revocation_the_cache_cannot_record_is_not_committed() {
             .unwrap()
     );
     assert_eq!(crippled.authenticate(&cookie, now).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_session_cache_entry_written_into_valkey_by_hand_is_refused() {
+    let env = env("sessions_forged_cache").await;
+    let user = env.user().await;
+    let now = t0();
+    // What an attacker with write access to Valkey would plant: a well-formed entry naming
+    // the victim, in the clear, under the hash of a cookie value they chose.
+    let chosen = CookieValue::generate();
+    let micros = |t: OffsetDateTime| t.unix_timestamp_nanos() / 1_000;
+    let forged = serde_json::json!({
+        "v": 2, "id": Uuid::now_v7(), "user": user,
+        "created": micros(now), "seen": micros(now),
+        "idle": micros(now + time::Duration::hours(1)),
+        "abs": micros(now + time::Duration::hours(2)),
+        "auth": micros(now), "amr": ["pwd"],
+    })
+    .to_string();
+    env.redis
+        .set::<(), _, _>(cache::entry_key(&chosen.hash()), forged, None, None, false)
+        .await
+        .unwrap();
+    assert_eq!(env.cached.authenticate(&chosen, now).await.unwrap(), None);
+    // A genuine sealed entry moved under another cookie's key does not open either.
+    let (_, cookie) = env.login(user, now).await;
+    env.cached
+        .authenticate(&cookie, now)
+        .await
+        .unwrap()
+        .unwrap();
+    let sealed: Vec<u8> = env
+        .redis
+        .get(cache::entry_key(&cookie.hash()))
+        .await
+        .unwrap();
+    env.redis
+        .set::<(), _, _>(cache::entry_key(&chosen.hash()), sealed, None, None, false)
+        .await
+        .unwrap();
+    assert_eq!(env.cached.authenticate(&chosen, now).await.unwrap(), None);
 }

@@ -76,6 +76,20 @@ pub async fn create(
     Ok(done.rows_affected() == 1)
 }
 
+/// The id and verification state of the account with this index, locked until the end of
+/// the transaction.
+pub async fn lock_by_index(
+    conn: &mut sqlx::PgConnection,
+    index: &BlindIndex,
+) -> Result<Option<(Uuid, bool)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, email_verified_at IS NOT NULL FROM users WHERE email_index = $1 FOR UPDATE",
+    )
+    .bind(index.0.as_slice())
+    .fetch_optional(&mut *conn)
+    .await
+}
+
 /// The sealed email and verification state of an account.
 pub async fn profile(
     db: impl sqlx::PgExecutor<'_>,

@@ -368,7 +368,7 @@ impl Parts<'_> {
         )
         .await?;
         let link = zeroize::Zeroizing::new(format!(
-            "{}{ACCEPT_PATH}?token={}",
+            "{}{ACCEPT_PATH}#token={}",
             self.link_base,
             token.encode().as_str()
         ));

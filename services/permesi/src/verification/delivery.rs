@@ -45,6 +45,84 @@ pub enum MailKind {
     OrgInvitation,
     /// A password reset link (recipient sealed on the outbox row id, like invitations).
     PasswordReset,
+    /// A notice to the owner (a sign-in factor changed, someone tried to sign up with the
+    /// address); the "link" column holds `<notice code> <console URL>`.
+    SecurityNotice,
+}
+
+/// What a security notice tells the account's owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// Someone tried to sign up with the (verified) address.
+    SignupAttempt,
+    /// The password was changed.
+    PasswordChanged,
+    /// TOTP was turned on.
+    TotpEnabled,
+    /// TOTP was turned off.
+    TotpDisabled,
+    /// New recovery codes replaced the old ones.
+    RecoveryCodesRegenerated,
+    /// A passkey was added.
+    PasskeyAdded,
+    /// A passkey was removed.
+    PasskeyRemoved,
+}
+
+impl Notice {
+    const ALL: [Self; 7] = [
+        Self::SignupAttempt,
+        Self::PasswordChanged,
+        Self::TotpEnabled,
+        Self::TotpDisabled,
+        Self::RecoveryCodesRegenerated,
+        Self::PasskeyAdded,
+        Self::PasskeyRemoved,
+    ];
+
+    /// Stable code (stored encrypted in the outbox row).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SignupAttempt => "signup_attempt",
+            Self::PasswordChanged => "password_changed",
+            Self::TotpEnabled => "totp_enabled",
+            Self::TotpDisabled => "totp_disabled",
+            Self::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            Self::PasskeyAdded => "passkey_added",
+            Self::PasskeyRemoved => "passkey_removed",
+        }
+    }
+
+    fn parse(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|n| n.as_str() == code)
+    }
+
+    /// The console page the notice points at.
+    fn path(self) -> &'static str {
+        match self {
+            Self::SignupAttempt => "/forgot-password",
+            _ => "/security",
+        }
+    }
+
+    fn sentence(self) -> &'static str {
+        match self {
+            Self::SignupAttempt => {
+                "Someone tried to sign up for permesi with this address, which already has an \
+                 account. Nothing was changed. If it was you and you forgot your password, reset it"
+            }
+            Self::PasswordChanged => "The password of your permesi account was changed",
+            Self::TotpEnabled => "An authenticator app (TOTP) was added to your permesi account",
+            Self::TotpDisabled => {
+                "The authenticator app (TOTP) of your permesi account was turned off"
+            }
+            Self::RecoveryCodesRegenerated => {
+                "New recovery codes were made for your permesi account; the old ones no longer work"
+            }
+            Self::PasskeyAdded => "A passkey was added to your permesi account",
+            Self::PasskeyRemoved => "A passkey was removed from your permesi account",
+        }
+    }
 }
 
 impl MailKind {
@@ -54,6 +132,7 @@ impl MailKind {
             Self::VerifyEmail => "verify_email",
             Self::OrgInvitation => "org_invitation",
             Self::PasswordReset => "password_reset",
+            Self::SecurityNotice => "security_notice",
         }
     }
 
@@ -62,6 +141,7 @@ impl MailKind {
             "verify_email" => Some(Self::VerifyEmail),
             "org_invitation" => Some(Self::OrgInvitation),
             "password_reset" => Some(Self::PasswordReset),
+            "security_notice" => Some(Self::SecurityNotice),
             _ => None,
         }
     }
@@ -71,6 +151,7 @@ impl MailKind {
             Self::VerifyEmail => "Confirm your email address",
             Self::OrgInvitation => "You are invited to an organization on permesi",
             Self::PasswordReset => "Reset your permesi password",
+            Self::SecurityNotice => "Security notice for your permesi account",
         }
     }
 
@@ -94,6 +175,17 @@ impl MailKind {
                  Resetting signs you out everywhere. If you did not ask, ignore this message: \
                  your password stays as it is.\n"
             ),
+            Self::SecurityNotice => {
+                let (code, url) = link.split_once(' ').unwrap_or((link, ""));
+                let sentence =
+                    Notice::parse(code).map_or("Your permesi account changed", Notice::sentence);
+                format!(
+                    "{sentence}.\n\n\
+                     If this was not you, sign in and review your sign-in methods at once, or \
+                     reset your password:\n\n\
+                     {url}\n"
+                )
+            }
         }
     }
 }
@@ -119,6 +211,25 @@ pub async fn queue_link_mail(
     };
     store::insert_message(conn, kind.as_str(), None, &message).await?;
     Ok(())
+}
+
+/// Queues a [`Notice`] to `address` on `conn` (the caller's transaction); wake the worker
+/// after the commit.
+pub async fn queue_notice(
+    conn: &mut sqlx::PgConnection,
+    cipher: &dyn Cipher,
+    notice: Notice,
+    address: &email::Email,
+    link_base: &str,
+    now: OffsetDateTime,
+) -> Result<(), VerificationError> {
+    let body = format!(
+        "{} {}{}",
+        notice.as_str(),
+        link_base.trim_end_matches('/'),
+        notice.path()
+    );
+    queue_link_mail(conn, cipher, MailKind::SecurityNotice, address, &body, now).await
 }
 
 /// Associated data binding an encrypted link to its outbox row.
@@ -227,7 +338,7 @@ pub fn latest_link_to(mail_dir: &Path, path: &str) -> std::io::Result<Option<Str
         }
     }
     names.sort_unstable();
-    let marker = format!("{path}?token=");
+    let marker = format!("{path}#token=");
     for name in names.iter().rev() {
         let text = message_text(&std::fs::read_to_string(mail_dir.join(name))?);
         if let Some(link) = text
@@ -463,7 +574,9 @@ impl Worker {
         let kind = MailKind::parse(&claimed.kind).ok_or(Failure::permanent("kind"))?;
         let bound_to = match kind {
             MailKind::VerifyEmail => claimed.user.ok_or(Failure::permanent("kind"))?,
-            MailKind::OrgInvitation | MailKind::PasswordReset => claimed.id,
+            MailKind::OrgInvitation | MailKind::PasswordReset | MailKind::SecurityNotice => {
+                claimed.id
+            }
         };
         let address = email::open(
             self.cipher.as_ref(),

@@ -96,7 +96,7 @@ pub struct Policy {
 
 impl Policy {
     /// Validates the settings: `base_url` is an absolute `http(s)` URL of printable ASCII
-    /// without query or fragment (the link is `{base_url}/verify-email?token=...`); `ttl` is
+    /// without query or fragment (the link is `{base_url}/verify-email#token=...`: in the fragment, which browsers never send, so no proxy or server logs it); `ttl` is
     /// positive; `cooldown` is not negative.
     pub fn new(
         base_url: &str,
@@ -205,6 +205,33 @@ impl EmailVerification {
         Ok(())
     }
 
+    /// Mails `user`'s owner a [`delivery::Notice`] (a sign-in factor changed), pointing at
+    /// the console. Best effort for the caller: the change it reports has already committed.
+    pub async fn notify(
+        &self,
+        user: Uuid,
+        notice: delivery::Notice,
+        now: OffsetDateTime,
+    ) -> Result<(), VerificationError> {
+        let Some((sealed, _)) = crate::store::users::profile(&self.pool, user).await? else {
+            return Ok(());
+        };
+        let address = email::open(self.cipher.as_ref(), user, &sealed).await?;
+        let mut tx = self.pool.begin().await?;
+        delivery::queue_notice(
+            &mut tx,
+            self.cipher.as_ref(),
+            notice,
+            &address,
+            &self.policy.base_url,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
     /// Issues again, unless `user` is verified or asked less than the cooldown ago. Every
     /// outcome is audited (`user.verification_resent`: success, or failure with reason
     /// `already_verified` or `cooldown`); anyone can ask, so the actor is anonymous and the
@@ -283,10 +310,14 @@ impl EmailVerification {
             return refused().await;
         };
         let mut tx = self.pool.begin().await?;
-        let Some(user) = store::consume(&mut tx, &hash, now).await? else {
+        let Some((user, registration)) = store::consume(&mut tx, &hash, now).await? else {
             drop(tx);
             return refused().await;
         };
+        if let Some(record) = registration {
+            // A later signup's link: its registration replaces the unverified one.
+            store::install_registration(&mut tx, user, &record, now).await?;
+        }
         store::mark_verified(&mut tx, user, now).await?;
         let record = Record::new(
             context,
@@ -309,13 +340,29 @@ impl EmailVerification {
         address: &Email,
         now: OffsetDateTime,
     ) -> Result<(), VerificationError> {
+        self.issue_for_registration_in(conn, user, address, None, now)
+            .await
+    }
+
+    /// [`EmailVerification::issue_in`] for a later signup of an unverified account: the link
+    /// carries that signup's OPAQUE record, which becomes the account's if this link is the
+    /// one used (every other link then dies). So a squatter's earlier registration never
+    /// survives the owner's, and each link verifies the registration it was mailed for.
+    pub async fn issue_for_registration_in(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        user: Uuid,
+        address: &Email,
+        registration: Option<&[u8]>,
+        now: OffsetDateTime,
+    ) -> Result<(), VerificationError> {
         let expires_at = now
             .checked_add(self.policy.ttl)
             .ok_or(VerificationError::Settings("token TTL"))?;
         let token = token::Token::generate();
         let message_id = Uuid::now_v7();
         let link = zeroize::Zeroizing::new(format!(
-            "{}{VERIFY_PATH}?token={}",
+            "{}{VERIFY_PATH}#token={}",
             self.policy.base_url,
             token.encode().as_str()
         ));
@@ -329,6 +376,7 @@ impl EmailVerification {
             user,
             created_at: now,
             expires_at,
+            registration: registration.map(<[u8]>::to_vec),
         };
         let message = store::NewMessage {
             id: message_id,

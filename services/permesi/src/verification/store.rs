@@ -10,6 +10,9 @@ pub(crate) struct NewToken {
     pub user: Uuid,
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
+    /// The OPAQUE record of a later signup for an unverified account, installed if this
+    /// link is the one used.
+    pub registration: Option<Vec<u8>>,
 }
 
 /// An outbox row to insert (kind `verify_email`, status `pending`, due now).
@@ -28,13 +31,14 @@ pub(crate) async fn insert_token_and_message(
     message: &NewMessage,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO email_verification_tokens (token_hash, user_id, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4)",
+        "INSERT INTO email_verification_tokens (token_hash, user_id, created_at, expires_at, \
+         opaque_record) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(token.hash.as_slice())
     .bind(token.user)
     .bind(token.created_at)
     .bind(token.expires_at)
+    .bind(token.registration.as_deref())
     .execute(&mut *conn)
     .await?;
     sqlx::query(
@@ -108,21 +112,42 @@ pub(crate) async fn newest_token_at(
         .await
 }
 
-/// Marks the token used if it is unused and unexpired at `now`; returns its user.
+/// Marks the token used if it is unused and unexpired at `now`; returns its user and the
+/// registration it was issued for (`None`: the account's own record).
 pub(crate) async fn consume(
     conn: &mut PgConnection,
     hash: &[u8; 32],
     now: OffsetDateTime,
-) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar(
+) -> sqlx::Result<Option<(Uuid, Option<Vec<u8>>)>> {
+    sqlx::query_as(
         "UPDATE email_verification_tokens SET used_at = $2 \
          WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 \
-         RETURNING user_id",
+         RETURNING user_id, opaque_record",
     )
     .bind(hash.as_slice())
     .bind(now)
     .fetch_optional(&mut *conn)
     .await
+}
+
+/// Replaces the OPAQUE record of an account that is not verified yet (a new password
+/// generation, so a login begun on the old record cannot finish).
+pub(crate) async fn install_registration(
+    conn: &mut PgConnection,
+    user: Uuid,
+    record: &[u8],
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE users SET opaque_record = $2, password_generation = password_generation + 1, \
+         updated_at = $3 WHERE id = $1 AND email_verified_at IS NULL",
+    )
+    .bind(user)
+    .bind(record)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Sets `email_verified_at` (first verification wins) and retires the user's other

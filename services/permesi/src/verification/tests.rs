@@ -135,7 +135,7 @@ fn messages(dir: &Path) -> Vec<String> {
 }
 
 fn token_of(link: &str) -> String {
-    link.split_once("?token=").unwrap().1.to_owned()
+    link.split_once("#token=").unwrap().1.to_owned()
 }
 
 fn invalid(result: &Result<Uuid, VerificationError>) -> bool {
@@ -180,7 +180,7 @@ async fn issue_stores_no_secret_and_the_worker_mails_the_link() {
     );
     let link = latest_link(env.mail.path()).unwrap().unwrap();
     assert!(
-        link.starts_with(&format!("{BASE}/verify-email?token=")),
+        link.starts_with(&format!("{BASE}/verify-email#token=")),
         "{link}"
     );
     let text = delivery::message_text(mail);
@@ -406,7 +406,7 @@ async fn the_newest_token_verifies_and_retires_the_older_ones() {
         .map(|m| {
             delivery::message_text(m)
                 .split_whitespace()
-                .find(|w| w.contains("?token="))
+                .find(|w| w.contains("#token="))
                 .unwrap()
                 .to_owned()
         })

@@ -18,8 +18,8 @@ pub struct Stack {
     pub permesi: TestServer,
     pub mail: PathBuf,
     pub database_url: String,
-    /// Verification mails already used by `verify_latest_link`.
-    mails_seen: std::sync::atomic::AtomicUsize,
+    /// Verification tokens already handed out by `next_token`.
+    tokens_seen: std::sync::Mutex<std::collections::HashSet<String>>,
     dir: tempfile::TempDir,
     http: reqwest::Client,
 }
@@ -59,7 +59,7 @@ impl Stack {
             permesi,
             mail,
             database_url,
-            mails_seen: std::sync::atomic::AtomicUsize::new(0),
+            tokens_seen: std::sync::Mutex::default(),
             dir,
             http: reqwest::Client::new(),
         }
@@ -155,29 +155,21 @@ impl Stack {
         .await
     }
 
-    /// The token of the next verification mail not used before.
+    /// The token of the newest verification mail not used before (the worker writes
+    /// asynchronously, and other mails, such as security notices, may arrive meanwhile).
     pub async fn next_token(&self) -> String {
-        // The worker writes asynchronously: wait (bounded) for a mail not used before.
-        let seen = self.mails_seen.load(std::sync::atomic::Ordering::SeqCst);
-        let count = || {
-            std::fs::read_dir(&self.mail).map_or(0, |d| {
-                d.filter_map(Result::ok)
-                    .filter(|e| e.file_name().to_string_lossy().ends_with(".eml"))
-                    .count()
-            })
-        };
         for _ in 0..500 {
-            if count() > seen {
-                break;
+            let token = permesi::verification::latest_link(&self.mail)
+                .unwrap()
+                .map(|link| link.split("token=").nth(1).unwrap().to_owned());
+            if let Some(token) = token
+                && self.tokens_seen.lock().unwrap().insert(token.clone())
+            {
+                return token;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        self.mails_seen
-            .store(count(), std::sync::atomic::Ordering::SeqCst);
-        let link = permesi::verification::latest_link(&self.mail)
-            .unwrap()
-            .expect("a verification mail in the dev folder");
-        link.split("token=").nth(1).unwrap().to_owned()
+        panic!("no new verification mail in the dev folder");
     }
 
     pub async fn verify(&self, token: &str) -> reqwest::Response {
@@ -243,12 +235,10 @@ async fn signup_verify_then_login_with_the_password_only_the_client_knows() {
     assert_eq!(early.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(code(early).await, "authentication_failed");
 
-    assert_eq!(
-        stack.verify_latest_link().await.status(),
-        StatusCode::NO_CONTENT
-    );
+    let token = stack.next_token().await;
+    assert_eq!(stack.verify(&token).await.status(), StatusCode::NO_CONTENT);
     // The link works once.
-    let again = stack.verify_latest_link().await;
+    let again = stack.verify(&token).await;
     assert_eq!(again.status(), StatusCode::BAD_REQUEST);
     assert_eq!(code(again).await, "invalid_or_expired_token");
 
@@ -333,6 +323,66 @@ async fn unknown_accounts_look_like_known_ones() {
             "check_email"
         );
     }
+}
+
+#[tokio::test]
+async fn a_squatted_unverified_address_goes_to_the_registration_whose_link_is_used() {
+    let stack = Stack::start().await;
+    let email = "victim@example.com";
+    // The squatter signs up first with their password; the mail goes to the victim's inbox.
+    assert_eq!(
+        stack.signup(email, b"squatter password").await.status(),
+        StatusCode::ACCEPTED
+    );
+    let squatter_link = stack.next_token().await;
+    // The owner signs up later and uses the link mailed for *their* signup.
+    assert_eq!(
+        stack.signup(email, PASSWORD).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let owner_link = stack.next_token().await;
+    assert_ne!(squatter_link, owner_link);
+    assert_eq!(
+        stack.verify(&owner_link).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(stack.users().await, 1);
+    // The owner's password is the account's; the squatter's is gone with its link.
+    assert_eq!(
+        stack.login(email, PASSWORD).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        stack.login(email, b"squatter password").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        stack.verify(&squatter_link).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    // A signup for the now verified address changes nothing and tells its owner.
+    assert_eq!(
+        stack.signup(email, b"squatter password").await.status(),
+        StatusCode::ACCEPTED
+    );
+    let pool = stack.pool().await;
+    let mut notices = 0_i64;
+    for _ in 0..500 {
+        notices =
+            sqlx::query_scalar("SELECT count(*) FROM email_outbox WHERE kind = 'security_notice'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        if notices > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(notices, 1);
+    assert_eq!(
+        stack.login(email, PASSWORD).await.status(),
+        StatusCode::NO_CONTENT
+    );
 }
 
 #[tokio::test]
@@ -447,13 +497,26 @@ async fn signup_verify_url_prints_the_newest_link_from_the_dev_mail_folder() {
     let printed = String::from_utf8(out.stdout).unwrap();
     assert_eq!(Some(printed.trim().to_owned()), expected);
     assert!(
-        printed.starts_with("http://localhost:8080/verify-email?token="),
+        printed.starts_with("http://localhost:8080/verify-email#token="),
         "{printed}"
     );
 }
 
+/// A login start the throttle may refuse: its status and, when admitted, the KE2.
+async fn start_only(stack: &Stack, email: &str) -> reqwest::Response {
+    let (_, request) = oc::login_start(b"a guess").unwrap();
+    let token = stack.admission("login").await;
+    stack
+        .post(
+            "/v1/auth/opaque/login/start",
+            Some(&token),
+            &json!({ "email": email, "request": request }),
+        )
+        .await
+}
+
 #[tokio::test]
-async fn failed_logins_slow_down_that_address_for_known_and_unknown_accounts_alike() {
+async fn login_starts_are_the_attempts_bounded_per_account_known_or_unknown() {
     let stack = Stack::start_with(|s| Settings {
         login_free_failures: 2,
         login_delay_base_secs: 600,
@@ -470,20 +533,12 @@ async fn failed_logins_slow_down_that_address_for_known_and_unknown_accounts_ali
     );
 
     for email in ["olga@example.com", "nobody@example.com"] {
-        for _ in 0..3 {
+        for _ in 0..2 {
             let failed = stack.login(email, b"wrong guess").await;
             assert_eq!(failed.status(), StatusCode::UNAUTHORIZED, "{email}");
         }
-        // Two free failures, the third starts the delay: the next start is refused.
-        let (_, request) = oc::login_start(PASSWORD).unwrap();
-        let token = stack.admission("login").await;
-        let slowed = stack
-            .post(
-                "/v1/auth/opaque/login/start",
-                Some(&token),
-                &json!({ "email": email, "request": request }),
-            )
-            .await;
+        // Two free attempts; the third start is refused, the same for both addresses.
+        let slowed = start_only(&stack, email).await;
         assert_eq!(slowed.status(), StatusCode::TOO_MANY_REQUESTS, "{email}");
         let retry: u64 = slowed.headers()[header::RETRY_AFTER]
             .to_str()
@@ -493,10 +548,85 @@ async fn failed_logins_slow_down_that_address_for_known_and_unknown_accounts_ali
         assert!((590..=600).contains(&retry), "{retry}");
         assert_eq!(code(slowed).await, "too_many_attempts");
     }
+    // The lock is audited once per window, as the system acting on the account (the
+    // unknown address's refusal is an anonymous security event).
+    let pool = stack.pool().await;
+    let chained: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'auth.attempts_throttled' \
+         AND actor_kind = 'system' AND target_kind = 'user'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(chained, 1);
+    let again = start_only(&stack, "olga@example.com").await;
+    assert_eq!(again.status(), StatusCode::TOO_MANY_REQUESTS);
+    let chained_after: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'auth.attempts_throttled'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(chained_after, 1, "one entry per lock window");
 }
 
 #[tokio::test]
-async fn a_successful_login_clears_the_failures_before_it() {
+async fn guessing_through_ke2_alone_is_bounded_and_the_owner_keeps_other_ways_in() {
+    // The attacker never sends a finish: KE2 already tells a right password from a wrong one.
+    let stack = Stack::start().await;
+    let email = "quinn@example.com";
+    assert_eq!(
+        stack.signup(email, PASSWORD).await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        stack.verify_latest_link().await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let mut answered = 0;
+    for _ in 0..30 {
+        let started = start_only(&stack, email).await;
+        match started.status() {
+            StatusCode::OK => {
+                let body: Value = started.json().await.unwrap();
+                assert!(body["response"].is_string());
+                answered += 1;
+            }
+            status => assert_eq!(status, StatusCode::TOO_MANY_REQUESTS),
+        }
+    }
+    assert_eq!(answered, 5, "the default budget of unsettled starts");
+    // No anonymous guess took the audit chain: failures are security events.
+    let pool = stack.pool().await;
+    let anonymous_in_chain: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE actor_kind = 'anonymous'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(anonymous_in_chain, 0);
+    // The owner's passkey login and password reset are not behind the password lock.
+    let token = stack.admission("passkey_login").await;
+    let passkey = stack
+        .post(
+            "/v1/auth/passkey/start",
+            Some(&token),
+            &json!({ "email": email }),
+        )
+        .await;
+    assert_eq!(passkey.status(), StatusCode::OK);
+    let token = stack.admission("password_reset").await;
+    let reset = stack
+        .post(
+            "/v1/auth/password-reset",
+            Some(&token),
+            &json!({ "email": email }),
+        )
+        .await;
+    assert_eq!(reset.status(), StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn a_successful_login_settles_the_attempts_before_it() {
     let stack = Stack::start_with(|s| Settings {
         login_free_failures: 2,
         login_delay_base_secs: 600,
@@ -512,19 +642,148 @@ async fn a_successful_login_clears_the_failures_before_it() {
         stack.verify_latest_link().await.status(),
         StatusCode::NO_CONTENT
     );
-    // Two free failures, then the right password: the counter starts again, so two more
-    // failures are still free and the right password still works (without the reset the
-    // fourth failure would have started a ten-minute delay).
-    for _ in 0..2 {
-        for _ in 0..2 {
-            let failed = stack.login(email, b"wrong guess").await;
-            assert_eq!(failed.status(), StatusCode::UNAUTHORIZED);
-        }
+    // One failure and the right password use the two free attempts; the success settles
+    // them, so the same again works (without it the third start would be refused).
+    for _ in 0..3 {
+        let failed = stack.login(email, b"wrong guess").await;
+        assert_eq!(failed.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(
             stack.login(email, PASSWORD).await.status(),
             StatusCode::NO_CONTENT
         );
     }
+}
+
+#[tokio::test]
+async fn a_cross_origin_post_with_a_valid_session_cookie_is_refused() {
+    let stack = Stack::start().await;
+    let email = "rae@example.com";
+    assert_eq!(
+        stack.signup(email, PASSWORD).await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        stack.verify_latest_link().await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let login = stack.login(email, PASSWORD).await;
+    assert_eq!(login.status(), StatusCode::NO_CONTENT);
+    let cookie = login.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let http = reqwest::Client::new();
+    let post = |origin: &'static str| {
+        http.post(stack.permesi.url("/v1/me/recovery-codes"))
+            .header(header::COOKIE, &cookie)
+            .header(header::ORIGIN, origin)
+            .send()
+    };
+    let forged = post("https://sibling.example").await.unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(code(forged).await, "cross_origin_refused");
+    // The console's origin passes the check (and reaches the handler: TOTP is off here).
+    let console = post("http://localhost:8080").await.unwrap();
+    assert_ne!(console.status(), StatusCode::FORBIDDEN);
+    // Without the cookie there is no ambient authority to forge.
+    let anonymous = http
+        .post(stack.permesi.url("/v1/me/recovery-codes"))
+        .header(header::ORIGIN, "https://sibling.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn sensitive_changes_need_a_recent_authentication_and_a_step_up_gives_one() {
+    let stack = Stack::start().await;
+    let email = "sam@example.com";
+    assert_eq!(
+        stack.signup(email, PASSWORD).await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        stack.verify_latest_link().await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let login = stack.login(email, PASSWORD).await;
+    let cookie = login.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    // The login was long ago.
+    let pool = stack.pool().await;
+    sqlx::query("UPDATE sessions SET authenticated_at = now() - interval '1 hour'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        http.post(stack.permesi.url(path))
+            .header(header::COOKIE, &cookie)
+            .json(&body)
+            .send()
+    };
+    let enrol = post("/v1/me/totp/enrol", json!({})).await.unwrap();
+    assert_eq!(enrol.status(), StatusCode::FORBIDDEN);
+    assert_eq!(code(enrol).await, "reauthentication_required");
+    let passkey = post("/v1/me/passkeys/register/start", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(code(passkey).await, "reauthentication_required");
+    // A wrong password does not step up.
+    let step_up = async |password: &[u8]| {
+        let (state, request) = oc::login_start(password).unwrap();
+        let started = post(
+            "/v1/me/reauthenticate/password/start",
+            json!({ "request": request }),
+        )
+        .await
+        .unwrap();
+        assert_eq!(started.status(), StatusCode::OK);
+        let started: Value = started.json().await.unwrap();
+        let finalization = oc::login_finish_with(
+            state,
+            started["response"].as_str().unwrap(),
+            password,
+            Params::insecure_fast(),
+        )
+        .map_or_else(
+            |_| opaque::suite::b64::encode(&[7u8; opaque::suite::CREDENTIAL_FINALIZATION_LEN]),
+            |l| l.finalization,
+        );
+        post(
+            "/v1/me/reauthenticate/password/finish",
+            json!({ "reauth_id": started["reauth_id"], "finalization": finalization }),
+        )
+        .await
+        .unwrap()
+        .status()
+    };
+    assert_eq!(step_up(b"wrong").await, StatusCode::UNAUTHORIZED);
+    let enrol = post("/v1/me/totp/enrol", json!({})).await.unwrap();
+    assert_eq!(enrol.status(), StatusCode::FORBIDDEN);
+    // The right one does, and the change goes through.
+    assert_eq!(step_up(PASSWORD).await, StatusCode::NO_CONTENT);
+    let enrol = post("/v1/me/totp/enrol", json!({})).await.unwrap();
+    assert_eq!(enrol.status(), StatusCode::OK);
+    let current: Value = http
+        .get(stack.permesi.url("/v1/auth/session"))
+        .header(header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(current["authenticated_at"].is_string());
 }
 
 #[tokio::test]
@@ -578,7 +837,7 @@ async fn resend_sends_a_new_link_that_verifies_and_respects_the_cooldown() {
     let mut reasons: Vec<Option<String>> = Vec::new();
     for _ in 0..500 {
         reasons = sqlx::query_scalar(
-            "SELECT detail::jsonb ->> 'reason' FROM audit_log \
+            "SELECT detail::jsonb ->> 'reason' FROM security_events \
              WHERE action = 'user.verification_resent'",
         )
         .fetch_all(&pool)

@@ -32,8 +32,8 @@ async fn requests_audited(stack: &Stack, n: usize) -> Vec<(String, Option<String
     let pool = stack.pool().await;
     for _ in 0..500 {
         let rows: Vec<(String, Option<String>)> = sqlx::query_as(
-            "SELECT outcome, detail::jsonb->>'reason' FROM audit_log \
-             WHERE action = 'user.password_reset_requested' ORDER BY seq",
+            "SELECT outcome, detail::jsonb->>'reason' FROM security_events \
+             WHERE action = 'user.password_reset_requested' ORDER BY id",
         )
         .fetch_all(&pool)
         .await
@@ -53,7 +53,7 @@ async fn next_reset_token(stack: &Stack, seen: &mut HashSet<String>) -> String {
             permesi::verification::latest_link_to(&stack.mail, "/reset-password").unwrap()
             && seen.insert(link.clone())
         {
-            assert!(link.starts_with("http://localhost:8080/reset-password?token="));
+            assert!(link.starts_with("http://localhost:8080/reset-password#token="));
             return link.split("token=").nth(1).unwrap().to_owned();
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -189,17 +189,19 @@ async fn a_reset_link_replaces_the_password_once_and_ends_every_session() {
     let pending = begin_login(&stack, email, PASSWORD).await;
 
     // The link works once: the new password replaces the old and both sessions end.
-    assert_eq!(
-        reset(&stack, &token, NEW_PASSWORD).await.status(),
-        StatusCode::NO_CONTENT
-    );
+    let done = reset(&stack, &token, NEW_PASSWORD).await;
+    assert_eq!(done.status(), StatusCode::OK);
+    // The factors that survive a reset are shown to the owner.
+    let done: Value = done.json().await.unwrap();
+    assert_eq!(done["factors"]["totp"], false);
+    assert_eq!(done["factors"]["passkeys"], json!([]));
     let late = stack
         .post("/v1/auth/opaque/login/finish", None, &pending)
         .await;
     assert_eq!(late.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(code(late).await, "authentication_failed");
     let refused: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM audit_log WHERE action = 'auth.login' AND outcome = 'failure' \
+        "SELECT count(*) FROM security_events WHERE action = 'auth.login' AND outcome = 'failure' \
          AND detail::jsonb ->> 'reason' = 'account_changed'",
     )
     .fetch_one(&stack.pool().await)

@@ -61,7 +61,7 @@ async fn login_sets_a_locked_down_cookie_that_identifies_the_user() {
         );
     }
     let cookie = set_cookie.split(';').next().unwrap();
-    assert!(cookie.starts_with("permesi_session="));
+    assert!(cookie.starts_with("__Host-permesi_session="));
 
     let session = get(&stack, "/v1/auth/session", Some(cookie)).await;
     assert_eq!(session.status(), StatusCode::OK);
@@ -86,7 +86,7 @@ async fn login_sets_a_locked_down_cookie_that_identifies_the_user() {
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(code(anonymous).await, "unauthenticated");
     // A forged cookie of the right shape is just as anonymous.
-    let forged = format!("permesi_session={}", "a".repeat(64));
+    let forged = format!("__Host-permesi_session={}", "a".repeat(64));
     assert_eq!(
         get(&stack, "/v1/me", Some(&forged)).await.status(),
         StatusCode::UNAUTHORIZED

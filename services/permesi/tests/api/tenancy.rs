@@ -95,7 +95,7 @@ async fn next_invitation(stack: &Stack, seen: &mut HashSet<String>) -> String {
             permesi::verification::latest_link_to(&stack.mail, "/invitations/accept").unwrap()
             && seen.insert(link.clone())
         {
-            assert!(link.starts_with("http://localhost:8080/invitations/accept?token="));
+            assert!(link.starts_with("http://localhost:8080/invitations/accept#token="));
             return link.split("token=").nth(1).unwrap().to_owned();
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
