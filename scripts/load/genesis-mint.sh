@@ -39,7 +39,7 @@ env_vars=(
 if [[ "$replay" == redis ]]; then
   redis_instance test
   redis_start
-  env_vars+=(GENESIS_REDIS_URL="$REDIS_URL")
+  env_vars+=(GENESIS_REDIS_URL="$(redis_service_url genesis)")
 fi
 env "${env_vars[@]}" RUST_LOG=warn "$bin/genesis" 2>"$work/genesis.log" &
 genesis_pid=$!

@@ -37,7 +37,7 @@ admin="$(pg_url postgres postgres)"
 pg_run psql "$admin" -qc "DROP DATABASE IF EXISTS bench_oidc" -qc "CREATE DATABASE bench_oidc" >/dev/null
 db="$(pg_url postgres bench_oidc)"
 
-env PERMESI_LISTEN="127.0.0.1:$port" PERMESI_DATABASE_URL="$db" PERMESI_REDIS_URL="$REDIS_URL" \
+env PERMESI_LISTEN="127.0.0.1:$port" PERMESI_DATABASE_URL="$db" PERMESI_REDIS_URL="$(redis_service_url permesi)" \
   PERMESI_KEYS_DIR="$work/pk" PERMESI_EMAIL_MAIL_DIR="$work/mail" PERMESI_LOG_FORMAT=json \
   PERMESI_DATABASE_MAX_CONNECTIONS=32 PERMESI_OIDC_ISSUER="http://127.0.0.1:$port" \
   PERMESI_ADMISSION_PASERK_URL=http://127.0.0.1:1/paserk.json \

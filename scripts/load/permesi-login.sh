@@ -31,13 +31,13 @@ pg_run psql "$admin" -qc "DROP DATABASE IF EXISTS bench_login" -qc "CREATE DATAB
 db="$(pg_url postgres bench_login)"
 
 env GENESIS_LISTEN=127.0.0.1:18000 GENESIS_KEYS_DIR="$work/gk" GENESIS_LOG_FORMAT=json \
-  GENESIS_POW_ACTIONS="signup:1,login:1" GENESIS_REDIS_URL="$REDIS_URL" \
+  GENESIS_POW_ACTIONS="signup:1,login:1" GENESIS_REDIS_URL="$(redis_service_url genesis)" \
   GENESIS_RATE_LIMIT_PER_IP=1000000 GENESIS_RATE_LIMIT_PER_IP_BURST=1000000 \
   GENESIS_RATE_LIMIT_GLOBAL=1000000 GENESIS_RATE_LIMIT_GLOBAL_BURST=1000000 \
   RUST_LOG=warn "$bin/genesis" 2>"$work/genesis.log" &
 genesis_pid=$!
 wait_for_url http://127.0.0.1:18000/ready 30 || die "genesis did not start"
-env PERMESI_LISTEN=127.0.0.1:18001 PERMESI_DATABASE_URL="$db" PERMESI_REDIS_URL="$REDIS_URL" \
+env PERMESI_LISTEN=127.0.0.1:18001 PERMESI_DATABASE_URL="$db" PERMESI_REDIS_URL="$(redis_service_url permesi)" \
   PERMESI_KEYS_DIR="$work/pk" PERMESI_EMAIL_MAIL_DIR="$work/mail" PERMESI_LOG_FORMAT=json \
   PERMESI_DATABASE_MAX_CONNECTIONS=32 \
   PERMESI_ADMISSION_PASERK_URL=http://127.0.0.1:18000/paserk.json \

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 use axum::{
     Router,
     http::{HeaderName, HeaderValue, Method, Request, StatusCode, header},
-    middleware::{from_fn_with_state, map_response},
+    middleware::{from_fn_with_state, map_request, map_response},
 };
 use opentelemetry::propagation::Extractor;
 use tower::ServiceBuilder;
@@ -30,8 +30,35 @@ use crate::{
     problem::problemize,
 };
 
-/// The request id header, set when the client sent none and echoed on every response.
+/// The request id header, set when the client sent none (or an unusable one) and echoed on
+/// every response.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Longest incoming request id kept (HAProxy's unique ids and UUIDs fit).
+pub const MAX_REQUEST_ID: usize = 64;
+
+/// Whether an incoming request id may be kept: at most [`MAX_REQUEST_ID`] characters of
+/// `[A-Za-z0-9._:-]`. Anything else (a client's 300-byte value, spaces, quotes) is replaced by a
+/// fresh one, so logs and audit entries only ever carry ids of a known shape.
+pub fn usable_request_id(id: &[u8]) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_REQUEST_ID
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+async fn drop_unusable_request_id<B>(mut request: Request<B>) -> Request<B> {
+    let unusable = request.headers().get_all(REQUEST_ID).iter().count() > 1
+        || request
+            .headers()
+            .get(REQUEST_ID)
+            .is_some_and(|id| !usable_request_id(id.as_bytes()));
+    if unusable {
+        request.headers_mut().remove(REQUEST_ID);
+    }
+    request
+}
 /// The header carrying a genesis admission token to permesi.
 pub const ADMISSION_TOKEN: HeaderName = HeaderName::from_static("x-permesi-admission");
 
@@ -98,6 +125,7 @@ pub fn assemble(
             header::COOKIE,
             ADMISSION_TOKEN,
         ]))
+        .layer(map_request(drop_unusable_request_id))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(
             TraceLayer::new_for_http()

@@ -10,7 +10,8 @@
 //!
 //! After `free` unsettled attempts within `window`, attempt `free + k` must wait
 //! `base * 2^(k-1)` (capped at `max`) after the previous one; a refused attempt is not counted
-//! and changes nothing. A success settles the account's counter of its lane. The first refusal
+//! and changes nothing. A success settles the account's counter of its lane and takes its
+//! attempt back from the network's, so a network counts unsettled attempts only. The first refusal
 //! of a key in a window is reported ([`Refused::first_in_window`]) so callers audit one entry
 //! per lock window, not one per request.
 //!
@@ -20,7 +21,7 @@
 
 use std::{collections::HashMap, net::IpAddr, sync::Mutex, time::Duration};
 
-use fred::interfaces::{KeysInterface, LuaInterface};
+use fred::interfaces::LuaInterface;
 use ipnet::IpNet;
 use server::backends::Cache;
 use time::OffsetDateTime;
@@ -160,12 +161,23 @@ end
 return {1, 0, 0, 0}
 ";
 
+/// A success: the account's counter starts again and the network's loses the attempt, so a
+/// network counts *unsettled* attempts (many people behind one address who log in fine never
+/// wait). KEYS: account counter, network counter.
+const SETTLE_LUA: &str = r"
+redis.call('DEL', KEYS[1])
+local n = tonumber(redis.call('HGET', KEYS[2], 'n') or '0')
+if n > 0 then redis.call('HINCRBY', KEYS[2], 'n', -1) end
+return 0
+";
+
 /// Login throttles.
 #[derive(Debug)]
 pub struct Throttle {
     store: Store,
     policy: ThrottlePolicy,
     script_sha: String,
+    settle_sha: String,
 }
 
 /// The keys of one attempt.
@@ -183,11 +195,12 @@ impl Throttle {
             Some(client) => Store::Redis(client),
             None => Store::Memory(Mutex::new(MemoryState::default())),
         };
-        let script_sha = server::to_hex(&<sha1::Sha1 as sha1::Digest>::digest(ATTEMPT_LUA));
+        let sha = |lua: &str| server::to_hex(&<sha1::Sha1 as sha1::Digest>::digest(lua));
         Self {
             store,
             policy,
-            script_sha,
+            script_sha: sha(ATTEMPT_LUA),
+            settle_sha: sha(SETTLE_LUA),
         }
     }
 
@@ -288,24 +301,51 @@ impl Throttle {
         }))
     }
 
-    /// A success on `account` in `lane`: its account counter starts again.
-    pub async fn settle(&self, lane: Lane, account: &BlindIndex) -> Result<(), ThrottleError> {
-        let key = Self::account_key(lane, account);
+    /// A success on `account` in `lane` from `ip`: the account's counter starts again and the
+    /// network's forgets one attempt (one round trip).
+    pub async fn settle(
+        &self,
+        lane: Lane,
+        ip: IpAddr,
+        account: &BlindIndex,
+    ) -> Result<(), ThrottleError> {
+        let keys = self.keys(lane, ip, Some(account));
         match &self.store {
-            Store::Redis(client) => client
-                .del::<i64, _>(key)
-                .await
-                .map(|_| ())
-                .map_err(|e| ThrottleError(e.to_string())),
+            Store::Redis(client) => run_script::<i64>(
+                client,
+                &self.settle_sha,
+                SETTLE_LUA,
+                vec![keys.account, keys.network],
+                Vec::new(),
+            )
+            .await
+            .map(drop),
             Store::Memory(state) => {
-                state
-                    .lock()
-                    .map_err(|_| ThrottleError("poisoned".into()))?
-                    .counters
-                    .remove(&key);
+                let mut state = state.lock().map_err(|_| ThrottleError("poisoned".into()))?;
+                state.counters.remove(&keys.account);
+                if let Some((n, _)) = state.counters.get_mut(&keys.network) {
+                    *n = n.saturating_sub(1);
+                }
                 Ok(())
             }
         }
+    }
+}
+
+/// `EVALSHA`, falling back to `EVAL` once when the server does not have the script yet.
+async fn run_script<R: fred::types::FromValue>(
+    client: &Cache,
+    sha: &str,
+    lua: &str,
+    keys: Vec<String>,
+    args: Vec<i64>,
+) -> Result<R, ThrottleError> {
+    let error = |e: fred::error::Error| ThrottleError(e.to_string());
+    match client.evalsha(sha, keys.clone(), args.clone()).await {
+        Err(e) if e.details().starts_with("NOSCRIPT") => {
+            client.eval(lua, keys, args).await.map_err(error)
+        }
+        other => other.map_err(error),
     }
 }
 
@@ -462,7 +502,7 @@ mod tests {
         assert!(ok(throttle, Lane::Passkey, ip, &account, t2).await);
         assert!(ok(throttle, Lane::SecondFactor, ip, &account, t2).await);
         // A success settles the account.
-        throttle.settle(Lane::Password, &account).await.unwrap();
+        throttle.settle(Lane::Password, ip, &account).await.unwrap();
         assert!(ok(throttle, Lane::Password, ip, &account, t2).await);
     }
 
@@ -504,11 +544,25 @@ mod tests {
         );
     }
 
+    async fn successes_do_not_use_up_a_network(throttle: &Throttle) {
+        // Many people behind one address who log in fine never wait: a success settles its
+        // attempt in the network's count too.
+        let ip = fresh_ip();
+        let t0 = OffsetDateTime::now_utc();
+        for _ in 0..30 {
+            let account = fresh_account();
+            assert!(ok(throttle, Lane::Password, ip, &account, t0).await);
+            throttle.settle(Lane::Password, ip, &account).await.unwrap();
+        }
+        assert!(ok(throttle, Lane::Password, ip, &fresh_account(), t0).await);
+    }
+
     #[tokio::test]
     async fn attempts_are_bounded_in_memory() {
         let throttle = Throttle::new(None, policy());
         budget_then_growing_delays(&throttle).await;
         a_network_is_bounded_over_all_accounts(&throttle).await;
+        successes_do_not_use_up_a_network(&throttle).await;
     }
 
     async fn redis() -> Throttle {
@@ -522,6 +576,7 @@ mod tests {
         let throttle = redis().await;
         budget_then_growing_delays(&throttle).await;
         a_network_is_bounded_over_all_accounts(&throttle).await;
+        successes_do_not_use_up_a_network(&throttle).await;
     }
 
     #[tokio::test]

@@ -32,6 +32,26 @@ async fn health_answers_with_a_request_id() {
         .await
         .unwrap();
     assert_eq!(response.headers()["x-request-id"], "edge-42");
+
+    // One that is too long or oddly shaped is replaced, never carried into logs and audit.
+    for bad in [
+        "a".repeat(300),
+        "has space".to_owned(),
+        "quote\"d".to_owned(),
+    ] {
+        let response = client
+            .get(server.url("/health"))
+            .header("x-request-id", &bad)
+            .send()
+            .await
+            .unwrap();
+        let echoed = response.headers()["x-request-id"].to_str().unwrap();
+        assert_ne!(echoed, bad);
+        assert!(
+            server::middleware::usable_request_id(echoed.as_bytes()),
+            "{echoed}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -378,14 +378,31 @@ pub async fn audit(
     context: Context,
     Query(filter): Query<Filter>,
 ) -> Result<Json<Page>, Error> {
-    let operator = elevated(&state, &session, &context).await?;
-    let page = AuditLog::query(&state.pool, &filter).await?;
+    read_log(&state, &session, &context, &filter, "audit_log").await
+}
+
+/// A page of the audit log or of the security events for an elevated operator, the reading
+/// itself audited.
+async fn read_log(
+    state: &AppState,
+    session: &Session,
+    context: &Context,
+    filter: &Filter,
+    log: &'static str,
+) -> Result<Json<Page>, Error> {
+    let operator = elevated(state, session, context).await?;
+    let page = if log == "security_events" {
+        AuditLog::security_events(&state.pool, filter).await?
+    } else {
+        AuditLog::query(&state.pool, filter).await?
+    };
     let record = Record::new(
-        &context,
+        context,
         Actor::Operator(operator),
         Action::AdminAuditRead,
         Outcome::Success,
     )
+    .detail("log", log)
     .detail("results", page.entries.len());
     state
         .audit
@@ -409,21 +426,7 @@ pub async fn security_events(
     context: Context,
     Query(filter): Query<Filter>,
 ) -> Result<Json<Page>, Error> {
-    let operator = elevated(&state, &session, &context).await?;
-    let page = AuditLog::security_events(&state.pool, &filter).await?;
-    let record = Record::new(
-        &context,
-        Actor::Operator(operator),
-        Action::AdminAuditRead,
-        Outcome::Success,
-    )
-    .detail("log", "security_events")
-    .detail("results", page.entries.len());
-    state
-        .audit
-        .append_alone(&state.pool, &record, OffsetDateTime::now_utc())
-        .await?;
-    Ok(Json(page))
+    read_log(&state, &session, &context, &filter, "security_events").await
 }
 
 /// An organization as support sees it: members, projects, environments and applications, no

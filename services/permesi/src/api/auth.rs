@@ -202,6 +202,7 @@ pub async fn login_start(
     ))]
 pub async fn login_finish(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     context: Context,
     headers: HeaderMap,
     Json(body): Json<LoginFinish>,
@@ -218,6 +219,7 @@ pub async fn login_finish(
         password.user,
         &[AuthMethod::Pwd],
         Some(&password),
+        ip,
         &headers,
         &context,
     )

@@ -112,6 +112,7 @@ pub async fn primary_factor_passed(
     user: Uuid,
     methods: &[AuthMethod],
     password: Option<&PasswordPassed>,
+    ip: IpAddr,
     headers: &HeaderMap,
     context: &Context,
 ) -> Result<Response, Error> {
@@ -127,7 +128,7 @@ pub async fn primary_factor_passed(
         )
         .await?;
         if let Some(p) = password {
-            state.throttle.settle(Lane::Password, &p.index).await?;
+            state.throttle.settle(Lane::Password, ip, &p.index).await?;
         }
         return Ok(response);
     }
@@ -259,9 +260,12 @@ async fn second_factor(
         Some(clear),
     )
     .await?;
-    state.throttle.settle(Lane::SecondFactor, &account).await?;
+    state
+        .throttle
+        .settle(Lane::SecondFactor, ip, &account)
+        .await?;
     if let Some(index) = &password_index {
-        state.throttle.settle(Lane::Password, index).await?;
+        state.throttle.settle(Lane::Password, ip, index).await?;
     }
     Ok(response)
 }
@@ -739,6 +743,26 @@ pub struct PasskeyLoginFinish {
     pub credential: serde_json::Value,
 }
 
+/// Checks a passkey assertion against its single-use ceremony: the account it proves and
+/// how (`hwk` or `swk`). Used by the login and by the step-up.
+pub(crate) async fn passkey_assertion(
+    state: &AppState,
+    body: PasskeyLoginFinish,
+    context: &Context,
+) -> Result<(Uuid, Vec<AuthMethod>), Error> {
+    let credential = serde_json::from_value(body.credential).map_err(|_| Error::Malformed)?;
+    state
+        .passkeys
+        .login_finish(
+            &state.ceremonies,
+            &body.ceremony_id,
+            &credential,
+            context,
+            OffsetDateTime::now_utc(),
+        )
+        .await
+}
+
 /// Finishes a passkey login: a session, or the MFA step when the user has TOTP on.
 #[utoipa::path(post, path = "/v1/auth/passkey/finish", tag = "mfa",
     request_body = PasskeyLoginFinish,
@@ -750,29 +774,19 @@ pub struct PasskeyLoginFinish {
     ))]
 pub async fn passkey_login_finish(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     context: Context,
     headers: HeaderMap,
     Json(body): Json<PasskeyLoginFinish>,
 ) -> Result<Response, Error> {
-    let credential = serde_json::from_value(body.credential).map_err(|_| Error::Malformed)?;
-    let now = OffsetDateTime::now_utc();
-    let (user, methods) = state
-        .passkeys
-        .login_finish(
-            &state.ceremonies,
-            &body.ceremony_id,
-            &credential,
-            &context,
-            now,
-        )
-        .await?;
+    let (user, methods) = passkey_assertion(&state, body, &context).await?;
     // The account may have been disabled since the credential was registered.
     if !users::is_active(&state.pool, user).await? {
         return Err(Error::AuthenticationFailed);
     }
     // The owner got in: their passkey starts begin a fresh budget.
     if let Some(index) = users::index_of(&state.pool, user).await? {
-        state.throttle.settle(Lane::Passkey, &index).await?;
+        state.throttle.settle(Lane::Passkey, ip, &index).await?;
     }
-    primary_factor_passed(&state, user, &methods, None, &headers, &context).await
+    primary_factor_passed(&state, user, &methods, None, ip, &headers, &context).await
 }

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::{
-    mfa::{CeremonyStarted, options_json},
+    mfa::{CeremonyStarted, PasskeyLoginFinish, options_json, passkey_assertion},
     no_store,
     session::CurrentSession,
 };
@@ -52,17 +52,6 @@ pub struct ReauthPasswordFinish {
     pub reauth_id: String,
     /// base64url `CredentialFinalization` (KE3).
     pub finalization: String,
-}
-
-/// The authenticator's assertion for a passkey step-up.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReauthPasskeyFinish {
-    /// From the start.
-    pub ceremony_id: String,
-    /// The `PublicKeyCredential` from `navigator.credentials.get()`, as JSON.
-    #[schema(value_type = Object)]
-    pub credential: serde_json::Value,
 }
 
 /// An empty JSON object (every POST has a JSON body).
@@ -147,6 +136,7 @@ pub async fn password_start(
 pub async fn password_finish(
     State(state): State<AppState>,
     CurrentSession(session): CurrentSession,
+    ClientIp(ip): ClientIp,
     context: Context,
     headers: HeaderMap,
     Json(body): Json<ReauthPasswordFinish>,
@@ -164,7 +154,7 @@ pub async fn password_finish(
     }
     state
         .throttle
-        .settle(crate::throttle::Lane::Password, &passed_password.index)
+        .settle(crate::throttle::Lane::Password, ip, &passed_password.index)
         .await?;
     passed(&state, &session, &headers, "pwd", &context).await
 }
@@ -203,7 +193,7 @@ pub async fn passkey_start(
 /// Finishes a passkey step-up: the assertion must come from one of the session's account's
 /// passkeys.
 #[utoipa::path(post, path = "/v1/me/reauthenticate/passkey/finish", tag = "session",
-    request_body = ReauthPasskeyFinish,
+    request_body = PasskeyLoginFinish,
     responses(
         (status = 204, description = "Re-authenticated"),
         (status = 401, description = "authentication_failed", body = server::Problem, content_type = "application/problem+json"),
@@ -213,19 +203,9 @@ pub async fn passkey_finish(
     CurrentSession(session): CurrentSession,
     context: Context,
     headers: HeaderMap,
-    Json(body): Json<ReauthPasskeyFinish>,
+    Json(body): Json<PasskeyLoginFinish>,
 ) -> Result<Response, Error> {
-    let credential = serde_json::from_value(body.credential).map_err(|_| Error::Malformed)?;
-    let (user, _) = state
-        .passkeys
-        .login_finish(
-            &state.ceremonies,
-            &body.ceremony_id,
-            &credential,
-            &context,
-            OffsetDateTime::now_utc(),
-        )
-        .await?;
+    let (user, _) = passkey_assertion(&state, body, &context).await?;
     if user != session.user_id {
         return Err(Error::AuthenticationFailed);
     }

@@ -323,7 +323,7 @@ impl AuditLog {
         .bind(limit + 1)
         .fetch_all(pool)
         .await?;
-        let mut entries: Vec<Entry> = rows
+        let entries: Vec<Entry> = rows
             .into_iter()
             .map(|r| Entry {
                 seq: r.id,
@@ -340,16 +340,7 @@ impl AuditLog {
                 detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::Null),
             })
             .collect();
-        let next_before = if entries.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
-            entries.pop();
-            entries.last().map(|e| e.seq)
-        } else {
-            None
-        };
-        Ok(Page {
-            entries,
-            next_before,
-        })
+        Ok(paged(entries, limit))
     }
 
     /// A page of entries matching `filter`, newest first.
@@ -401,16 +392,21 @@ impl AuditLog {
                 detail: serde_json::from_str(&f.detail).unwrap_or(serde_json::Value::Null),
             });
         }
-        let next_before = if entries.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
-            entries.pop();
-            entries.last().map(|e| e.seq)
-        } else {
-            None
-        };
-        Ok(Page {
-            entries,
-            next_before,
-        })
+        Ok(paged(entries, limit))
+    }
+}
+
+/// A page of at most `limit` entries, read with one more to know whether another page follows.
+fn paged(mut entries: Vec<Entry>, limit: i64) -> Page {
+    let next_before = if entries.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
+        entries.pop();
+        entries.last().map(|e| e.seq)
+    } else {
+        None
+    };
+    Page {
+        entries,
+        next_before,
     }
 }
 

@@ -573,7 +573,12 @@ async fn login_starts_are_the_attempts_bounded_per_account_known_or_unknown() {
 #[tokio::test]
 async fn guessing_through_ke2_alone_is_bounded_and_the_owner_keeps_other_ways_in() {
     // The attacker never sends a finish: KE2 already tells a right password from a wrong one.
-    let stack = Stack::start().await;
+    // Default budget; a long first delay so no wait elapses while the test runs.
+    let stack = Stack::start_with(|s| Settings {
+        login_delay_base_secs: 600,
+        ..s
+    })
+    .await;
     let email = "quinn@example.com";
     assert_eq!(
         stack.signup(email, PASSWORD).await.status(),
@@ -657,24 +662,7 @@ async fn a_successful_login_settles_the_attempts_before_it() {
 #[tokio::test]
 async fn a_cross_origin_post_with_a_valid_session_cookie_is_refused() {
     let stack = Stack::start().await;
-    let email = "rae@example.com";
-    assert_eq!(
-        stack.signup(email, PASSWORD).await.status(),
-        StatusCode::ACCEPTED
-    );
-    assert_eq!(
-        stack.verify_latest_link().await.status(),
-        StatusCode::NO_CONTENT
-    );
-    let login = stack.login(email, PASSWORD).await;
-    assert_eq!(login.status(), StatusCode::NO_CONTENT);
-    let cookie = login.headers()[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = crate::session::logged_in(&stack, "rae@example.com").await;
     let http = reqwest::Client::new();
     let post = |origin: &'static str| {
         http.post(stack.permesi.url("/v1/me/recovery-codes"))
@@ -701,23 +689,7 @@ async fn a_cross_origin_post_with_a_valid_session_cookie_is_refused() {
 #[tokio::test]
 async fn sensitive_changes_need_a_recent_authentication_and_a_step_up_gives_one() {
     let stack = Stack::start().await;
-    let email = "sam@example.com";
-    assert_eq!(
-        stack.signup(email, PASSWORD).await.status(),
-        StatusCode::ACCEPTED
-    );
-    assert_eq!(
-        stack.verify_latest_link().await.status(),
-        StatusCode::NO_CONTENT
-    );
-    let login = stack.login(email, PASSWORD).await;
-    let cookie = login.headers()[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = crate::session::logged_in(&stack, "sam@example.com").await;
     // The login was long ago.
     let pool = stack.pool().await;
     sqlx::query("UPDATE sessions SET authenticated_at = now() - interval '1 hour'")

@@ -323,3 +323,48 @@ async fn wrong_second_factor_codes_count_per_account_across_challenges() {
     let again = second_factor(&stack, &challenge, "totp", "000000").await;
     assert_eq!(code(again).await, "too_many_attempts");
 }
+
+#[tokio::test]
+async fn the_owner_is_mailed_when_a_sign_in_factor_changes() {
+    let stack = Stack::start().await;
+    let session = logged_in(&stack, "notice.me@example.com").await;
+    enable_totp(&stack, &session).await;
+    let codes = post(
+        &stack,
+        "/v1/me/recovery-codes",
+        &[&session],
+        None,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(codes.status(), StatusCode::OK);
+    let pool = stack.pool().await;
+    let notices = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM email_outbox WHERE kind = 'security_notice'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(notices().await, 2, "TOTP turned on, new recovery codes");
+    // The worker delivers them to the dev mail folder, pointing at the security page.
+    let mut texts = Vec::new();
+    for _ in 0..500 {
+        texts = std::fs::read_dir(&stack.mail)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                    .filter(|t| t.contains("Security notice"))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        if texts.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(texts.len(), 2);
+    assert!(texts.iter().any(|t| t.contains("authenticator app")));
+    assert!(texts.iter().all(|t| t.contains("/security")));
+}
