@@ -104,22 +104,22 @@ pg_bindir() {
   local d
   if [[ -n "${PG_BINDIR:-}" ]]; then
     printf '%s' "$PG_BINDIR"
-    return
+    return 0
   fi
   # Highest installed server version first.
   for d in $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -t/ -k5 -rn); do
     [[ -x "$d/initdb" ]] && {
       printf '%s' "$d"
-      return
+      return 0
     }
   done
   if have pg_config && [[ -x "$(pg_config --bindir)/initdb" ]]; then
     pg_config --bindir
-    return
+    return 0
   fi
   if have initdb; then
     dirname "$(command -v initdb)"
-    return
+    return 0
   fi
   return 1
 }
@@ -336,7 +336,7 @@ redis_passwords() {
     REDIS_ADMIN_PASSWORD=admin-test
     REDIS_GENESIS_PASSWORD=genesis-test
     REDIS_PERMESI_PASSWORD=permesi-test
-    return
+    return 0
   fi
   local file="$REDIS_DIR/passwords" key value
   if [[ ! -s "$file" ]]; then

@@ -60,7 +60,7 @@ trunk_toml_wasm_bindgen() {
 install_target() {
   need rustup "install Rust with rustup"
   if rustup target list --installed | grep -qx "$WASM_TARGET"; then
-    return
+    return 0
   fi
   log "installing Rust target $WASM_TARGET"
   rustup target add "$WASM_TARGET"
@@ -74,7 +74,7 @@ install_wasm_bindgen() {
     || die "apps/web/Trunk.toml pins wasm_bindgen = \"$pinned\" but Cargo.lock has $want: make them equal"
   have="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)"
   if [[ "$have" == "$want" ]]; then
-    return
+    return 0
   fi
   log "installing wasm-bindgen-cli $want (found: ${have:-none}); takes a few minutes"
   # No --locked: the registry index can lag wasm-bindgen-cli's lock file.
@@ -85,7 +85,7 @@ install_trunk() {
   local have
   have="$(trunk --version 2>/dev/null | awk '{print $2}' || true)"
   if [[ "$have" == "$TRUNK_VERSION" ]]; then
-    return
+    return 0
   fi
   log "installing trunk $TRUNK_VERSION (found: ${have:-none}); takes several minutes"
   # --locked: without it newer lightningcss/parcel_selectors releases break trunk's build.
@@ -96,7 +96,7 @@ install_node_modules() {
   need npm "install Node.js 20+ with npm"
   local stamp="$WEB/node_modules/.package-lock.json"
   if [[ -f "$stamp" && ! "$WEB/package-lock.json" -nt "$stamp" && ! "$WEB/package.json" -nt "$stamp" ]]; then
-    return
+    return 0
   fi
   log "installing npm packages in apps/web (npm ci)"
   (cd "$WEB" && npm ci --no-audit --no-fund)
