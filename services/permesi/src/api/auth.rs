@@ -431,6 +431,12 @@ pub async fn password_reset_finish(
     )
     .await?;
     tracing::info!(ended, "password reset; every session ended");
+    super::mfa::notify(
+        &state,
+        user,
+        crate::verification::delivery::Notice::PasswordChanged,
+    )
+    .await;
     let factors = RemainingFactors {
         totp: state.mfa.required(user).await?,
         passkeys: state.passkeys.list(user).await?,
